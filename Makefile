@@ -1,0 +1,32 @@
+# The README's two commands: `make run` and `make test`. Each sets up .venv by itself.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+
+.PHONY: run test lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m haima.demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check haima tests benchmarks
+	$(BIN)/ruff format --check haima tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy haima
+
+test: lint typecheck
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/core.py
+
+clean:
+	rm -rf $(VENV) haima_data .pytest_cache .mypy_cache .ruff_cache

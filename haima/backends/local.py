@@ -1,0 +1,771 @@
+"""LocalBackend: the embedded engine (SQLite as the source of truth, FAISS as its cache).
+
+Writes commit to SQLite in one transaction per call and then, when the in-memory index is
+exactly one batch behind, apply to it directly; otherwise the index catches up from the
+store before the next read. Reads check `PRAGMA data_version`, so a second process's
+commits are seen without reopening.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from haima.backends.base import CollectionModel
+from haima.config import CollectionConfiguration, IndexConfig
+from haima.errors import (
+    DimensionMismatchError,
+    DuplicateIDError,
+    InvalidArgumentError,
+    NotFoundError,
+    ResetNotAllowedError,
+)
+from haima.filters import Filter, combine, parse_where, parse_where_document, to_sql
+from haima.index.collection_index import CollectionIndex, PartPlan
+from haima.index.faiss_index import Rids, SearchTuning, Vectors, prepare
+from haima.index.snapshot import SnapshotError, read_snapshot, write_snapshot
+from haima.settings import Settings
+from haima.storage.sqlite import (
+    DEFAULT_DATABASE,
+    DEFAULT_TENANT,
+    CollectionRow,
+    Store,
+    decode_metadata,
+)
+from haima.types import GetResult, IncludeField, QueryResult, Where, WhereDocument
+from haima.validation import merged_metadata
+
+log = logging.getLogger("haima")
+
+#: Filter plans kept per backend, bounded by bytes (exact-scan plans hold vectors).
+PLAN_CACHE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass
+class _IndexSlot:
+    """A collection's loaded index and what it was last checked against."""
+
+    index: CollectionIndex
+    data_version: int = -1
+    stale: bool = False
+    last_saved: float = field(default_factory=time.monotonic)
+
+
+class LocalBackend:
+    def __init__(self, path: str | Path | None = None, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.root = Path(path) if path is not None else None
+        if self.root is not None:
+            self.root.mkdir(parents=True, exist_ok=True)
+        self.store = Store(
+            self.root / "haima.sqlite3" if self.root else None,
+            synchronous=self.settings.sqlite_synchronous,
+        )
+        self.lock = self.store.lock
+        self._slots: dict[str, _IndexSlot] = {}
+        self._plans: OrderedDict[Hashable, tuple[int, list[PartPlan]]] = OrderedDict()
+        self._plan_bytes = 0
+        self._closed = False
+        self._indexer: _Indexer | None = None
+        if self.settings.background_indexing:
+            self._indexer = _Indexer(self)
+            self._indexer.start()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def heartbeat(self) -> int:
+        return time.time_ns()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        if self._indexer is not None:
+            self._indexer.stop()
+        with self.lock:
+            for collection_id in list(self._slots):
+                self._save(collection_id)
+            self._closed = True
+            self.store.close()
+
+    def reset(self) -> None:
+        if not self.settings.allow_reset:
+            raise ResetNotAllowedError(
+                "reset() is disabled; create the client with Settings(allow_reset=True)"
+            )
+        with self.lock:
+            for tenant, database in self._all_databases():
+                for row in self.store.list_collections(tenant, database, None, None):
+                    self._drop_collection(row.id)
+                if (tenant, database) != (DEFAULT_TENANT, DEFAULT_DATABASE):
+                    self.store.delete_database(tenant, database)
+            with self.store.transaction() as conn:
+                conn.execute("DELETE FROM tenants WHERE name != ?", (DEFAULT_TENANT,))
+            self.store.reclaim_space()
+
+    def _all_databases(self) -> list[tuple[str, str]]:
+        with self.lock:
+            rows = self.store.conn.execute("SELECT tenant, name FROM databases").fetchall()
+        return [(str(t), str(n)) for t, n in rows]
+
+    # -- tenants and databases -------------------------------------------------------------
+
+    def create_tenant(self, name: str) -> None:
+        self.store.create_tenant(name)
+
+    def get_tenant(self, name: str) -> str:
+        if not self.store.tenant_exists(name):
+            raise NotFoundError(f"tenant {name!r} does not exist")
+        return name
+
+    def create_database(self, tenant: str, name: str) -> None:
+        self.store.create_database(tenant, name)
+
+    def get_database(self, tenant: str, name: str) -> str:
+        return self.store.get_database(tenant, name)
+
+    def list_databases(self, tenant: str) -> list[str]:
+        return [name for name, _ in self.store.list_databases(tenant)]
+
+    def delete_database(self, tenant: str, name: str) -> None:
+        self.store.get_database(tenant, name)
+        with self.lock:
+            for row in self.store.list_collections(tenant, name, None, None):
+                self._drop_collection(row.id)
+            self.store.delete_database(tenant, name)
+
+    # -- collections -------------------------------------------------------------------------
+
+    @staticmethod
+    def _model(row: CollectionRow) -> CollectionModel:
+        return CollectionModel(
+            id=row.id,
+            name=row.name,
+            tenant=row.tenant,
+            database=row.database,
+            metadata=row.metadata,
+            configuration=row.configuration,
+            dimension=row.dimension,
+        )
+
+    def create_collection(
+        self,
+        tenant: str,
+        database: str,
+        name: str,
+        metadata: dict[str, Any] | None,
+        configuration: dict[str, Any],
+        get_or_create: bool,
+    ) -> CollectionModel:
+        row, _ = self.store.create_collection(
+            tenant, database, name, metadata, configuration, get_or_create
+        )
+        return self._model(row)
+
+    def get_collection(self, tenant: str, database: str, name: str) -> CollectionModel:
+        return self._model(self.store.get_collection(tenant, database, name))
+
+    def list_collections(
+        self, tenant: str, database: str, limit: int | None, offset: int | None
+    ) -> list[CollectionModel]:
+        return [
+            self._model(r) for r in self.store.list_collections(tenant, database, limit, offset)
+        ]
+
+    def count_collections(self, tenant: str, database: str) -> int:
+        return self.store.count_collections(tenant, database)
+
+    def delete_collection(self, tenant: str, database: str, name: str) -> None:
+        with self.lock:
+            row = self.store.get_collection(tenant, database, name)
+            self._drop_collection(row.id)
+
+    def _drop_collection(self, collection_id: str) -> None:
+        self.store.delete_collection(collection_id)
+        self._slots.pop(collection_id, None)
+        self._forget_plans(collection_id)
+        if self.root is not None:
+            shutil.rmtree(self._index_dir(collection_id), ignore_errors=True)
+        self.store.reclaim_space()
+
+    def modify_collection(
+        self,
+        collection_id: str,
+        name: str | None,
+        metadata: dict[str, Any] | None,
+        configuration: dict[str, Any] | None,
+    ) -> CollectionModel:
+        with self.lock:
+            row = self.store.modify_collection(
+                collection_id, name=name, metadata=metadata, configuration=configuration
+            )
+            slot = self._slots.get(collection_id)
+            if slot is not None and configuration is not None:
+                slot.index.reconfigure(CollectionConfiguration.from_json(configuration).index)
+                self._forget_plans(collection_id)
+                self._wake_indexer()
+        return self._model(row)
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def add(
+        self,
+        collection_id: str,
+        ids: list[str],
+        embeddings: Vectors,
+        documents: Sequence[str | None] | None,
+        metadatas: Sequence[dict[str, Any] | None] | None,
+    ) -> None:
+        count = len(ids)
+        docs = list(documents) if documents is not None else [None] * count
+        mds = list(metadatas) if metadatas is not None else [None] * count
+        with self.lock:
+            self._load_before_write(collection_id)
+            with self.store.transaction() as conn:
+                seq = self._begin_write(conn, collection_id, embeddings)
+                existing = self.store.existing(conn, collection_id, ids)
+                if existing:
+                    shown = ", ".join(repr(i) for i in list(existing)[:5])
+                    raise DuplicateIDError(
+                        f"ids: {len(existing)} already exist in the collection ({shown}); "
+                        "use upsert() to replace records"
+                    )
+                rids = self.store.allocate_rids(conn, count)
+                self.store.insert_records(conn, collection_id, rids, ids, docs, mds, embeddings)
+            self._after_write(collection_id, seq, np.asarray(rids, np.int64), embeddings, None)
+
+    def upsert(
+        self,
+        collection_id: str,
+        ids: list[str],
+        embeddings: Vectors,
+        documents: Sequence[str | None] | None,
+        metadatas: Sequence[dict[str, Any] | None] | None,
+    ) -> None:
+        self._write_records(collection_id, ids, embeddings, documents, metadatas, must_exist=False)
+
+    def update(
+        self,
+        collection_id: str,
+        ids: list[str],
+        embeddings: Vectors | None,
+        documents: Sequence[str | None] | None,
+        metadatas: Sequence[dict[str, Any] | None] | None,
+    ) -> None:
+        self._write_records(collection_id, ids, embeddings, documents, metadatas, must_exist=True)
+
+    def _write_records(
+        self,
+        collection_id: str,
+        ids: list[str],
+        embeddings: Vectors | None,
+        documents: Sequence[str | None] | None,
+        metadatas: Sequence[dict[str, Any] | None] | None,
+        must_exist: bool,
+    ) -> None:
+        """Update (must_exist) or upsert: given fields replace, metadata keys merge (a None
+        value removes a key); a new embedding gives the record a new rid."""
+        with self.lock:
+            self._load_before_write(collection_id)
+            with self.store.transaction() as conn:
+                seq = self._begin_write(conn, collection_id, embeddings)
+                existing = self.store.existing(conn, collection_id, ids)
+                if must_exist and len(existing) < len(ids):
+                    missing = [i for i in ids if i not in existing]
+                    shown = ", ".join(repr(i) for i in missing[:5])
+                    raise NotFoundError(
+                        f"ids: {len(missing)} do not exist in the collection ({shown})"
+                    )
+                new_pos: list[int] = []
+                new_docs: list[str | None] = []
+                new_mds: list[dict[str, Any] | None] = []
+                replaced: list[tuple[int, dict[str, Any] | None]] = []
+                for i, record_id in enumerate(ids):
+                    old = existing.get(record_id)
+                    doc_given = documents is not None and documents[i] is not None
+                    md_change = metadatas[i] if metadatas is not None else None
+                    if old is None:
+                        md = {k: v for k, v in (md_change or {}).items() if v is not None}
+                        new_pos.append(i)
+                        new_docs.append(documents[i] if documents is not None else None)
+                        new_mds.append(md or None)
+                        continue
+                    doc = documents[i] if doc_given and documents is not None else old.document
+                    md2 = (
+                        merged_metadata(old.metadata, md_change)
+                        if md_change is not None
+                        else old.metadata
+                    )
+                    if embeddings is None:
+                        self.store.update_in_place(conn, old.rid, doc, md2, old.metadata)
+                    else:
+                        replaced.append((old.rid, old.metadata))
+                        new_pos.append(i)
+                        new_docs.append(doc)
+                        new_mds.append(md2)
+                if replaced:
+                    self.store.delete_records(conn, collection_id, replaced, seq)
+                rids = self.store.allocate_rids(conn, len(new_pos))
+                vectors = (
+                    embeddings[new_pos] if embeddings is not None else np.zeros((0, 1), np.float32)
+                )
+                if new_pos:
+                    self.store.insert_records(
+                        conn,
+                        collection_id,
+                        rids,
+                        [ids[i] for i in new_pos],
+                        new_docs,
+                        new_mds,
+                        vectors,
+                    )
+            self._after_write(
+                collection_id,
+                seq,
+                np.asarray(rids, np.int64),
+                vectors,
+                np.asarray([rid for rid, _ in replaced], np.int64),
+            )
+
+    def delete(
+        self,
+        collection_id: str,
+        ids: list[str] | None,
+        where: Where | None,
+        where_document: WhereDocument | None,
+    ) -> None:
+        condition, params = self._condition(where, where_document)
+        with self.lock:
+            self._load_before_write(collection_id)
+            with self.store.transaction() as conn:
+                self.store.collection_state(conn, collection_id)
+                rows = self.store.select_records(
+                    collection_id,
+                    ids=ids,
+                    condition=condition,
+                    params=params,
+                    limit=None,
+                    offset=None,
+                    with_embeddings=False,
+                )
+                doomed = [(int(r[0]), decode_metadata(r[3])) for r in rows]
+                if not doomed:
+                    return
+                seq = self.store.next_seq(conn, collection_id)
+                self.store.delete_records(conn, collection_id, doomed, seq)
+                rids = [rid for rid, _ in doomed]
+            self._after_write(
+                collection_id,
+                seq,
+                np.zeros(0, np.int64),
+                np.zeros((0, 1), np.float32),
+                np.asarray(rids),
+            )
+
+    def _load_before_write(self, collection_id: str) -> None:
+        """Bring the index up to date before a write, so the write can be applied to it
+        directly afterwards instead of being read back from SQLite."""
+        row = self.store.get_collection_by_id(collection_id)
+        if row.dimension is not None:
+            self._synced(collection_id, row)
+
+    def _begin_write(self, conn: Any, collection_id: str, embeddings: Vectors | None) -> int:
+        dimension, _ = self.store.collection_state(conn, collection_id)
+        if embeddings is not None and len(embeddings):
+            if dimension is None:
+                self.store.set_dimension(conn, collection_id, int(embeddings.shape[1]))
+            elif embeddings.shape[1] != dimension:
+                raise DimensionMismatchError(
+                    f"embeddings: expected dimension {dimension}, got {embeddings.shape[1]}"
+                )
+        return self.store.next_seq(conn, collection_id)
+
+    def _after_write(
+        self, collection_id: str, seq: int, rids: Rids, vectors: Vectors, deleted: Rids | None
+    ) -> None:
+        """Apply a committed batch to the loaded index if it is exactly one batch behind;
+        otherwise leave it to catch up from the store before the next read."""
+        self._forget_plans(collection_id)
+        slot = self._slots.get(collection_id)
+        if slot is None and seq == 1 and len(rids):
+            # The collection's first batch: start its index here rather than read the
+            # batch back from SQLite at the first query.
+            row = self.store.get_collection_by_id(collection_id)
+            config = CollectionConfiguration.from_json(row.configuration)
+            slot = _IndexSlot(CollectionIndex(int(vectors.shape[1]), config.metric, config.index))
+            slot.data_version = self.store.data_version()
+            self._slots[collection_id] = slot
+        if slot is None:
+            return
+        if slot.index.seq == seq - 1 and not slot.stale:
+            slot.index.apply(
+                rids, vectors, deleted if deleted is not None else np.zeros(0, np.int64), seq
+            )
+        else:
+            slot.stale = True
+        self._wake_indexer()
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def count(self, collection_id: str) -> int:
+        self.store.get_collection_by_id(collection_id)
+        return self.store.count(collection_id)
+
+    def get(
+        self,
+        collection_id: str,
+        ids: list[str] | None,
+        where: Where | None,
+        where_document: WhereDocument | None,
+        limit: int | None,
+        offset: int | None,
+        include: Sequence[IncludeField],
+    ) -> GetResult:
+        condition, params = self._condition(where, where_document)
+        row = self.store.get_collection_by_id(collection_id)
+        with_embeddings = "embeddings" in include
+        rows = self.store.select_records(
+            collection_id,
+            ids=ids,
+            condition=condition,
+            params=params,
+            limit=limit,
+            offset=offset,
+            with_embeddings=with_embeddings,
+        )
+        if ids is not None:
+            # Answer in the order the ids were asked for.
+            position = {record_id: i for i, record_id in enumerate(ids)}
+            rows.sort(key=lambda r: position[r[1]])
+        return GetResult(
+            ids=[r[1] for r in rows],
+            embeddings=_matrix([r[4] for r in rows], row.dimension) if with_embeddings else None,
+            documents=[r[2] for r in rows] if "documents" in include else None,
+            metadatas=[decode_metadata(r[3]) for r in rows] if "metadatas" in include else None,
+            uris=None,
+            data=None,
+            included=list(include),
+        )
+
+    def query(
+        self,
+        collection_id: str,
+        query_embeddings: Vectors,
+        n_results: int,
+        where: Where | None,
+        where_document: WhereDocument | None,
+        include: Sequence[IncludeField],
+    ) -> QueryResult:
+        filt = _parse_filters(where, where_document)
+        with self.lock:
+            row = self.store.get_collection_by_id(collection_id)
+            config = CollectionConfiguration.from_json(row.configuration)
+            n_queries = len(query_embeddings)
+            slot = self._synced(collection_id, row)
+            if slot is not None and query_embeddings.shape[1] != slot.index.dim:
+                raise DimensionMismatchError(
+                    f"query_embeddings: expected dimension {slot.index.dim}, "
+                    f"got {query_embeddings.shape[1]}"
+                )
+            if slot is None or not slot.index.live_count:
+                distances = np.zeros((n_queries, 0), np.float32)
+                rids = np.zeros((n_queries, 0), np.int64)
+            else:
+                index = slot.index
+                plans = None if filt is None else self._plans_for(collection_id, index, filt)
+                queries = prepare(query_embeddings, index.metric)
+                tuning = SearchTuning(ef_search=config.index.ef_search, nprobe=config.index.nprobe)
+                k = min(n_results, index.live_count)
+                distances, rids = index.search(queries, k, plans, tuning)
+            wanted = {int(r) for r in rids.ravel() if r >= 0}
+            records = self.store.records_by_rid(wanted, "embeddings" in include)
+        return _query_result(rids, distances, records, include, row.dimension)
+
+    def build_index(self, collection_id: str) -> None:
+        """Finish the ANN index now (it is otherwise built in the background)."""
+        while True:
+            with self.lock:
+                row = self.store.get_collection_by_id(collection_id)
+                slot = self._synced(collection_id, row)
+                if slot is None:
+                    return
+                if slot.index.needs_compaction():
+                    slot.index.compact(self._loader(row))
+                if not slot.index.index_step(self._loader(row), batch=10_000):
+                    self._save(collection_id)
+                    return
+
+    # -- the index cache -------------------------------------------------------------------
+
+    def _synced(self, collection_id: str, row: CollectionRow) -> _IndexSlot | None:
+        """The collection's index, caught up with every committed write."""
+        slot = self._slots.get(collection_id)
+        if slot is None:
+            if row.dimension is None:
+                return None
+            slot = _IndexSlot(self._load_index(row))
+            self._slots[collection_id] = slot
+        version = self.store.data_version()
+        if slot.stale or version != slot.data_version:
+            self._catch_up(slot.index, row)
+            slot.stale = False
+            slot.data_version = version
+        return slot
+
+    def _catch_up(self, index: CollectionIndex, row: CollectionRow) -> None:
+        seq, log_floor = self.store.seq_of(row.id)
+        if seq == index.seq:
+            return
+        if index.seq < log_floor:
+            # The deletions we would need were pruned: start again from the store.
+            fresh = CollectionIndex(index.dim, index.metric, index.cfg)
+            self._slots[row.id].index = fresh
+            index = fresh
+        with self.store.lock:
+            self.store.conn.execute("BEGIN")
+            try:
+                seq, _ = self.store.seq_of(row.id)
+                assert row.dimension is not None
+                rids, vectors = self.store.vectors_after(row.id, index.max_rid, row.dimension)
+                deleted = self.store.deletions_after(row.id, index.seq)
+            finally:
+                self.store.conn.execute("COMMIT")
+        index.apply(rids, vectors, deleted, seq)
+        self._forget_plans(row.id)
+
+    def _load_index(self, row: CollectionRow) -> CollectionIndex:
+        assert row.dimension is not None
+        config = CollectionConfiguration.from_json(row.configuration)
+        if self.root is not None:
+            path = self._snapshot_path(row.id)
+            if path.exists():
+                try:
+                    header, arrays = read_snapshot(path)
+                    if header["dim"] != row.dimension or header["metric"] != config.metric:
+                        raise SnapshotError("dimension or metric differs from the collection's")
+                    if int(header["seq"]) < row.log_floor:
+                        raise SnapshotError("older than the deletion log")
+                    index = CollectionIndex.from_arrays(config.index, header, arrays)
+                    index.dirty = False
+                    if index.main is not None and index.target_kind() != index.main.kind:
+                        index.reconfigure(config.index)
+                    return index
+                except (SnapshotError, ValueError, KeyError, RuntimeError) as exc:
+                    log.warning(
+                        "index snapshot of collection %r is unusable (%s); rebuilding it from SQLite",
+                        row.name,
+                        exc,
+                    )
+            elif row.log_floor > 0:
+                # A snapshot was written once (saving sets the floor), so it was removed.
+                log.warning(
+                    "index snapshot of collection %r is missing; rebuilding it from SQLite",
+                    row.name,
+                )
+        return CollectionIndex(row.dimension, config.metric, config.index)
+
+    def _loader(self, row: CollectionRow) -> Any:
+        dimension = row.dimension
+        assert dimension is not None
+
+        def load(rids: Rids) -> Vectors:
+            return self.store.vectors_of([int(r) for r in rids], dimension)
+
+        return load
+
+    def _plans_for(
+        self, collection_id: str, index: CollectionIndex, filt: Filter
+    ) -> list[PartPlan]:
+        key = (collection_id, filt)
+        cached = self._plans.get(key)
+        if cached is not None and cached[0] == index.version:
+            self._plans.move_to_end(key)
+            return cached[1]
+        condition, params = to_sql(filt)
+        matches = self.store.matching_rids(collection_id, condition, params)
+        row = self.store.get_collection_by_id(collection_id)
+        plans = index.plan(matches, self._loader(row))
+        self._remember_plan(key, index.version, plans)
+        return plans
+
+    def _remember_plan(self, key: Hashable, version: int, plans: list[PartPlan]) -> None:
+        size = sum(p.nbytes for p in plans)
+        if size > PLAN_CACHE_BYTES // 4:
+            return
+        old = self._plans.pop(key, None)
+        if old is not None:
+            self._plan_bytes -= sum(p.nbytes for p in old[1])
+        self._plans[key] = (version, plans)
+        self._plan_bytes += size
+        while self._plan_bytes > PLAN_CACHE_BYTES and self._plans:
+            _, (_, evicted) = self._plans.popitem(last=False)
+            self._plan_bytes -= sum(p.nbytes for p in evicted)
+
+    def _forget_plans(self, collection_id: str) -> None:
+        for key in [k for k in self._plans if isinstance(k, tuple) and k[0] == collection_id]:
+            _, plans = self._plans.pop(key)
+            self._plan_bytes -= sum(p.nbytes for p in plans)
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def _index_dir(self, collection_id: str) -> Path:
+        assert self.root is not None
+        return self.root / "indexes" / collection_id
+
+    def _snapshot_path(self, collection_id: str) -> Path:
+        return self._index_dir(collection_id) / "index.hidx"
+
+    def _save(self, collection_id: str) -> None:
+        """Write the collection's index snapshot if it changed, then prune the deletion
+        log up to the seq the snapshot covers."""
+        slot = self._slots.get(collection_id)
+        if self.root is None or slot is None or not slot.index.dirty:
+            return
+        header, arrays = slot.index.to_arrays()
+        write_snapshot(self._snapshot_path(collection_id), header, arrays)
+        slot.index.dirty = False
+        slot.last_saved = time.monotonic()
+        self.store.prune_deletions(collection_id, int(header["seq"]))
+
+    # -- background indexing ---------------------------------------------------------------
+
+    def _wake_indexer(self) -> None:
+        if self._indexer is not None:
+            self._indexer.wake()
+
+    def _index_some(self) -> bool:
+        """One step of background work; True if there may be more."""
+        with self.lock:
+            if self._closed:
+                return False
+            for collection_id, slot in list(self._slots.items()):
+                index = slot.index
+                if not (index.pending() or index.needs_compaction()):
+                    continue
+                try:
+                    row = self.store.get_collection_by_id(collection_id)
+                except NotFoundError:
+                    self._slots.pop(collection_id, None)
+                    continue
+                slot = self._synced(collection_id, row) or slot
+                if slot.index.needs_compaction():
+                    slot.index.compact(self._loader(row))
+                slot.index.index_step(self._loader(row))
+                self._forget_plans(collection_id)
+                if not slot.index.pending():
+                    self._save(collection_id)
+                return True
+            now = time.monotonic()
+            for collection_id, slot in list(self._slots.items()):
+                if slot.index.dirty and now - slot.last_saved > self.settings.snapshot_interval:
+                    self._save(collection_id)
+        return False
+
+    # -- filters -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _condition(
+        where: Where | None, where_document: WhereDocument | None
+    ) -> tuple[str | None, list[Any]]:
+        filt = _parse_filters(where, where_document)
+        if filt is None:
+            return None, []
+        condition, params = to_sql(filt)
+        return condition, list(params)
+
+
+class _Indexer:
+    """The background thread that moves tail vectors into ANN indexes, one small step at
+    a time, and writes snapshots when a collection's indexing is done."""
+
+    def __init__(self, backend: LocalBackend) -> None:
+        self._backend = backend
+        self._wakeup = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="haima-indexer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        with self._wakeup:
+            self._wakeup.notify()
+
+    def stop(self) -> None:
+        with self._wakeup:
+            self._stopping = True
+            self._wakeup.notify()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._wakeup:
+                if self._stopping:
+                    return
+            try:
+                more = self._backend._index_some()
+            except Exception:  # keep indexing other collections; the query path stays exact
+                log.exception("background indexing failed")
+                more = False
+            if not more:
+                with self._wakeup:
+                    if self._stopping:
+                        return
+                    self._wakeup.wait(timeout=self._backend.settings.snapshot_interval)
+
+
+def _parse_filters(where: Where | None, where_document: WhereDocument | None) -> Filter | None:
+    return combine(parse_where(where), parse_where_document(where_document))
+
+
+def _matrix(blobs: list[bytes], dimension: int | None) -> Vectors:
+    if not blobs:
+        return np.zeros((0, dimension or 0), np.float32)
+    return np.frombuffer(b"".join(blobs), dtype="<f4").astype(np.float32).reshape(len(blobs), -1)
+
+
+def _query_result(
+    rids: Rids,
+    distances: Any,
+    records: dict[int, tuple[Any, ...]],
+    include: Sequence[IncludeField],
+    dimension: int | None,
+) -> QueryResult:
+    ids: list[list[str]] = []
+    docs: list[list[str | None]] = []
+    mds: list[list[Any]] = []
+    dists: list[list[float]] = []
+    embs: list[Vectors] = []
+    for row_rids, row_dist in zip(rids, distances, strict=False):
+        keep = [
+            (int(r), float(d))
+            for r, d in zip(row_rids, row_dist, strict=False)
+            if r >= 0 and int(r) in records
+        ]
+        ids.append([records[r][0] for r, _ in keep])
+        docs.append([records[r][1] for r, _ in keep])
+        mds.append([decode_metadata(records[r][2]) for r, _ in keep])
+        dists.append([d for _, d in keep])
+        if "embeddings" in include:
+            embs.append(_matrix([records[r][3] for r, _ in keep], dimension))
+    return QueryResult(
+        ids=ids,
+        embeddings=embs if "embeddings" in include else None,
+        documents=docs if "documents" in include else None,
+        metadatas=mds if "metadatas" in include else None,
+        distances=dists if "distances" in include else None,
+        uris=None,
+        data=None,
+        included=list(include),
+    )
+
+
+__all__ = ["IndexConfig", "InvalidArgumentError", "LocalBackend"]

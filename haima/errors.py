@@ -1,0 +1,67 @@
+"""Exception classes. The names follow Chroma's error names so that the server can
+report them in Chroma's JSON error shape and clients can raise the same classes."""
+
+from __future__ import annotations
+
+
+class HaimaError(Exception):
+    """Base class of every error Haima raises on purpose."""
+
+    #: HTTP status the server answers with for this error.
+    status_code: int = 500
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+
+class InvalidArgumentError(HaimaError, ValueError):
+    """Bad input: the message names the field and the problem."""
+
+    status_code = 400
+
+
+class InvalidFilterError(InvalidArgumentError):
+    """A `where` or `where_document` filter that does not parse."""
+
+
+class DimensionMismatchError(InvalidArgumentError):
+    """An embedding whose length differs from the collection's dimension."""
+
+
+class DuplicateIDError(InvalidArgumentError):
+    """The same id appears twice in one call."""
+
+
+class NotFoundError(HaimaError, LookupError):
+    """A collection, tenant or database that does not exist."""
+
+    status_code = 404
+
+
+class UniqueConstraintError(HaimaError):
+    """A collection with that name exists already."""
+
+    status_code = 409
+
+
+class AuthorizationError(HaimaError):
+    """Missing or wrong API key."""
+
+    status_code = 401
+
+
+class PayloadTooLargeError(HaimaError):
+    status_code = 413
+
+
+class ResetNotAllowedError(HaimaError, PermissionError):
+    """`reset()` called on a client whose settings do not allow it."""
+
+    status_code = 403
+
+
+class EmbeddingFunctionError(HaimaError):
+    """An embedding function failed or returned unusable output."""
+
+    status_code = 500

@@ -1,0 +1,689 @@
+"""The filter language: Chroma-compatible `where` and `where_document`.
+
+A filter is parsed once into a small AST of frozen, hashable dataclasses (usable as cache
+keys), compiled to SQL over the store's indexed tables by `to_sql`, and evaluated in pure
+Python by `matches`, the reference the SQL is tested against.
+
+`where` (metadata)::
+
+    {"color": "red"}                          # same as {"color": {"$eq": "red"}}
+    {"year": {"$gte": 2020}}                  # $eq $ne $gt $gte $lt $lte
+    {"color": {"$in": ["red", "blue"]}}       # $in $nin: non-empty list of one type
+    {"tags": {"$contains": "news"}}           # $contains $not_contains: on list values
+    {"tags": {"$exists": True}}
+    {"$and": [...]}, {"$or": [...]}, {"$not": {...}}   # nested up to 32 levels
+
+A dict with several keys is the `$and` of them. Each field takes exactly one operator.
+
+`where_document` (the record's text)::
+
+    {"$contains": "北京"}, {"$not_contains": "..."}     # case-sensitive substring
+    {"$regex": "^Q[0-9]+"}, {"$not_regex": "..."}       # Python `re.search`
+    {"$and": [...]}, {"$or": [...]}
+
+Semantics:
+
+- Values are str, int, float or bool. Numbers (int and float, never bool) compare
+  numerically with each other (5 == 5.0); a bool only equals a bool (True != 1); a str
+  only equals a str. `$gt`/`$gte`/`$lt`/`$lte` take a number and match numeric values only.
+- `$eq`, `$ne`, the range operators, `$in` and `$nin` look at scalar metadata values only;
+  `$contains`/`$not_contains` look at list values only (an element equal to the value).
+- Every negation is the logical complement of its positive form: `$ne` is not `$eq`,
+  `$nin` is not `$in`, `$not_contains` is not `$contains`, `$not_regex` is not `$regex`,
+  `$not` is not its child. So negations also match records without the key or without a
+  document.
+- `$contains` on documents is a case-sensitive substring test (any length: 2-character
+  Chinese words included); it and `$regex` are false for a record without a document.
+- `None` or `{}` as the whole filter means "no filter"; an empty dict inside one is an error.
+
+Errors raise `InvalidFilterError` whose message starts with the path of the offending part,
+e.g. ``where.$and[1].year: `$gte` needs a number, got str``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal, TypeAlias, cast
+
+import numpy as np
+
+from haima.errors import InvalidFilterError
+
+__all__ = [
+    "And",
+    "Compare",
+    "DocContains",
+    "DocRegex",
+    "Exists",
+    "Filter",
+    "InSet",
+    "ListContains",
+    "Not",
+    "Or",
+    "Scalar",
+    "combine",
+    "matches",
+    "parse_where",
+    "parse_where_document",
+    "register_sql_functions",
+    "to_sql",
+]
+
+Scalar: TypeAlias = str | int | float | bool
+#: How a value is typed in `metadata_index.kind`: str, number (int/float) or bool.
+Kind = Literal["s", "n", "b"]
+CompareOp = Literal["$eq", "$ne", "$gt", "$gte", "$lt", "$lte"]
+
+_RANGE_OPS = ("$gt", "$gte", "$lt", "$lte")
+_COMPARE_OPS = ("$eq", "$ne", *_RANGE_OPS)
+_FIELD_OPS = (*_COMPARE_OPS, "$in", "$nin", "$contains", "$not_contains", "$exists")
+_LOGICAL_OPS = ("$and", "$or", "$not")
+_DOC_OPS = ("$contains", "$not_contains", "$regex", "$not_regex", "$and", "$or")
+_SQL_COMPARISON = {"$eq": "=", "$ne": "=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+#: Longer `$in` lists go to SQLite as one JSON parameter, since a statement takes at most
+#: 32766 parameters. Floats stay inline: SQLite's JSON parser may round them differently.
+_MAX_INLINE_VALUES = 256
+#: Deeper nesting of $and/$or/$not is refused: it is never meant, and SQLite's parser
+#: overflows its stack past about 75 nested groups (see `_normalized`, `_sql_junction`).
+_MAX_DEPTH = 32
+
+
+def _kind(value: Scalar) -> Kind:
+    """The `metadata_index.kind` of a scalar; bool first, since bool is a subclass of int."""
+    if isinstance(value, bool):
+        return "b"
+    if isinstance(value, str):
+        return "s"
+    return "n"
+
+
+# --------------------------------------------------------------------------------------
+# AST. Every node is frozen and hashable. Nodes holding values also hold their kind, so
+# that {"k": True} and {"k": 1} (equal in Python: True == 1) give different, unequal nodes.
+
+
+@dataclass(frozen=True)
+class Compare:
+    """`key` compared with a scalar: `$eq`/`$ne` (any scalar) or a range op (numbers)."""
+
+    key: str
+    op: CompareOp
+    value: Scalar
+    kind: Kind = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", _kind(self.value))
+        if self.op not in _COMPARE_OPS:
+            raise ValueError(f"unknown comparison {self.op!r}")
+        if self.op in _RANGE_OPS and self.kind != "n":
+            raise ValueError(f"{self.op} needs a number, got {type(self.value).__name__}")
+
+
+@dataclass(frozen=True)
+class InSet:
+    """`key`'s scalar value is one of `values` (all of one kind); `negate` for `$nin`."""
+
+    key: str
+    values: tuple[Scalar, ...]
+    negate: bool = False
+    kind: Kind = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        kinds = {_kind(v) for v in self.values}
+        if len(kinds) > 1:
+            raise ValueError(f"$in values of mixed kinds: {sorted(kinds)}")
+        object.__setattr__(self, "kind", kinds.pop() if kinds else "s")
+
+
+@dataclass(frozen=True)
+class ListContains:
+    """`key`'s list value has an element equal to `value`; `negate` for `$not_contains`."""
+
+    key: str
+    value: Scalar
+    negate: bool = False
+    kind: Kind = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", _kind(self.value))
+
+
+@dataclass(frozen=True)
+class Exists:
+    """`key` is present in the record's metadata (`present`) or absent (not `present`)."""
+
+    key: str
+    present: bool = True
+
+
+@dataclass(frozen=True)
+class And:
+    children: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    children: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    child: Filter
+
+
+@dataclass(frozen=True)
+class DocContains:
+    """Case-sensitive substring of the document; `negate` for `$not_contains`."""
+
+    text: str
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class DocRegex:
+    """`re.search(pattern, document)`; `negate` for `$not_regex`."""
+
+    pattern: str
+    negate: bool = False
+
+
+Filter: TypeAlias = (
+    Compare | InSet | ListContains | Exists | And | Or | Not | DocContains | DocRegex
+)
+
+
+# --------------------------------------------------------------------------------------
+# Parsing
+
+
+def _error(path: str, problem: str) -> InvalidFilterError:
+    return InvalidFilterError(f"{path}: {problem}")
+
+
+def _describe(value: Any) -> str:
+    """A value's type for error messages, in the user's terms (None, not NoneType)."""
+    if value is None:
+        return "None"
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return "dict"
+    return type(value).__name__
+
+
+def _plain(value: Any) -> Any:
+    """Numpy scalars (common from pandas) become the Python scalars they stand for."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _is_valid_unicode(text: str) -> bool:
+    """False for lone surrogates, which SQLite cannot take and no stored value holds."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _as_scalar(value: Any) -> Scalar | None:
+    """The value as a valid filter scalar, or None if it is not one."""
+    value = _plain(value)
+    if isinstance(value, str):
+        return value if _is_valid_unicode(value) else None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if _INT64_MIN <= value <= _INT64_MAX else None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return None
+
+
+def _scalar_problem(value: Any, wanted: str) -> str:
+    """Why `value` is not a valid scalar: names out-of-range ints and non-finite floats."""
+    value = _plain(value)
+    if isinstance(value, str) and not _is_valid_unicode(value):
+        return f"{wanted}, got a str that is not valid Unicode (a lone surrogate)"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{wanted}, got an integer outside the 64-bit range"
+    if isinstance(value, float):
+        return f"{wanted}, got {value!r} (only finite numbers are allowed)"
+    return f"{wanted}, got {_describe(value)}"
+
+
+def _scalar(value: Any, path: str, op: str) -> Scalar:
+    scalar = _as_scalar(value)
+    if scalar is None:
+        raise _error(path, _scalar_problem(value, f"`{op}` needs a str, int, float or bool"))
+    return scalar
+
+
+def _number(value: Any, path: str, op: str) -> int | float:
+    scalar = _as_scalar(value)
+    if scalar is None or isinstance(scalar, (bool, str)):
+        raise _error(path, _scalar_problem(value, f"`{op}` needs a number"))
+    return scalar
+
+
+def _conjoin(children: list[Filter]) -> Filter:
+    """One child stands alone; several make an `And` (in the order given)."""
+    return children[0] if len(children) == 1 else And(tuple(children))
+
+
+def _filter_list(value: Any, path: str, op: str) -> Sequence[Any]:
+    if not isinstance(value, (list, tuple)) or not value:
+        got = "an empty list" if isinstance(value, (list, tuple)) else _describe(value)
+        raise _error(path, f"`{op}` needs a non-empty list of filters, got {got}")
+    return value
+
+
+def parse_where(where: Mapping[str, Any] | None, field: str = "where") -> Filter | None:
+    """Parse a `where` filter; None for no filter (`None` or `{}`)."""
+    if where is None:
+        return None
+    if not isinstance(where, Mapping):
+        raise _error(field, f"expected a dict, got {_describe(where)}")
+    if not where:
+        return None
+    return _where_dict(where, field, 0)
+
+
+def _check_depth(path: str, depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        raise _error(path, f"filters may nest at most {_MAX_DEPTH} levels deep")
+
+
+def _where_dict(where: Any, path: str, depth: int) -> Filter:
+    _check_depth(path, depth)
+    if not isinstance(where, Mapping):
+        raise _error(path, f"expected a dict, got {_describe(where)}")
+    if not where:
+        raise _error(path, "empty filter: expected a field name or one of $and, $or, $not")
+    return _conjoin([_where_entry(key, value, path, depth) for key, value in where.items()])
+
+
+def _where_entry(key: Any, value: Any, path: str, depth: int) -> Filter:
+    if not isinstance(key, str):
+        raise _error(path, f"field names must be strings, got {_describe(key)}")
+    if key in ("$and", "$or"):
+        items = _filter_list(value, path, key)
+        children = [
+            _where_dict(item, f"{path}.{key}[{i}]", depth + 1) for i, item in enumerate(items)
+        ]
+        return And(tuple(children)) if key == "$and" else Or(tuple(children))
+    if key == "$not":
+        return Not(_where_dict(value, f"{path}.$not", depth + 1))
+    if key.startswith("$"):
+        expected = "a field name or one of " + ", ".join(_LOGICAL_OPS)
+        raise _error(path, f"unknown operator `{key}` (expected {expected})")
+    if not key:
+        raise _error(path, "field names must be non-empty")
+    return _field(key, value, f"{path}.{key}")
+
+
+def _field(key: str, value: Any, path: str) -> Filter:
+    if isinstance(value, Mapping):
+        return _field_operator(key, value, path)
+    scalar = _as_scalar(value)
+    if scalar is None:
+        wanted = "expected a str, int, float or bool, or a dict with one operator"
+        hint = " (use `$in` to match any of several values)" if isinstance(value, list) else ""
+        raise _error(path, _scalar_problem(value, wanted) + hint)
+    return Compare(key, "$eq", scalar)
+
+
+def _field_operator(key: str, ops: Mapping[Any, Any], path: str) -> Filter:
+    if len(ops) != 1:
+        got = "none" if not ops else f"{len(ops)}: " + ", ".join(f"`{op}`" for op in ops)
+        hint = " (combine conditions with $and)" if ops else ""
+        raise _error(path, f"expected exactly one operator, got {got}{hint}")
+    op, arg = next(iter(ops.items()))
+    if not isinstance(op, str) or not op.startswith("$"):
+        raise _error(
+            path, f"expected an operator such as `$eq`, got {op!r} (nested dicts are not allowed)"
+        )
+    build = _FIELD_BUILDERS.get(op)
+    if build is None:
+        raise _error(path, f"unknown operator `{op}` (expected one of {', '.join(_FIELD_OPS)})")
+    return build(key, op, arg, path)
+
+
+def _build_compare(key: str, op: str, arg: Any, path: str) -> Filter:
+    value = _number(arg, path, op) if op in _RANGE_OPS else _scalar(arg, path, op)
+    return Compare(key, cast(CompareOp, op), value)
+
+
+def _build_in(key: str, op: str, arg: Any, path: str) -> Filter:
+    if not isinstance(arg, (list, tuple)) or not arg:
+        got = "an empty list" if isinstance(arg, (list, tuple)) else _describe(arg)
+        raise _error(path, f"`{op}` needs a non-empty list of str, int, float or bool, got {got}")
+    values = tuple(_scalar(item, f"{path}.{op}[{i}]", op) for i, item in enumerate(arg))
+    first = _kind(values[0])
+    for i, item in enumerate(values):
+        if _kind(item) != first:
+            names = {"s": "str", "n": "number", "b": "bool"}
+            raise _error(
+                f"{path}.{op}[{i}]",
+                f"`{op}` values must all be of one type: the first is a {names[first]}, "
+                f"this one is a {names[_kind(item)]}",
+            )
+    return InSet(key, values, negate=op == "$nin")
+
+
+def _build_contains(key: str, op: str, arg: Any, path: str) -> Filter:
+    return ListContains(key, _scalar(arg, path, op), negate=op == "$not_contains")
+
+
+def _build_exists(key: str, op: str, arg: Any, path: str) -> Filter:
+    arg = _plain(arg)
+    if not isinstance(arg, bool):
+        raise _error(path, f"`{op}` needs a bool, got {_describe(arg)}")
+    return Exists(key, arg)
+
+
+_FIELD_BUILDERS: dict[str, Callable[[str, str, Any, str], Filter]] = {
+    **{op: _build_compare for op in _COMPARE_OPS},
+    "$in": _build_in,
+    "$nin": _build_in,
+    "$contains": _build_contains,
+    "$not_contains": _build_contains,
+    "$exists": _build_exists,
+}
+
+
+def parse_where_document(
+    doc: Mapping[str, Any] | None, field: str = "where_document"
+) -> Filter | None:
+    """Parse a `where_document` filter; None for no filter (`None` or `{}`)."""
+    if doc is None:
+        return None
+    if not isinstance(doc, Mapping):
+        raise _error(field, f"expected a dict, got {_describe(doc)}")
+    if not doc:
+        return None
+    return _doc_dict(doc, field, 0)
+
+
+def _doc_dict(doc: Any, path: str, depth: int) -> Filter:
+    _check_depth(path, depth)
+    if not isinstance(doc, Mapping):
+        raise _error(path, f"expected a dict, got {_describe(doc)}")
+    if len(doc) != 1:
+        got = "none" if not doc else f"{len(doc)}: " + ", ".join(f"`{op}`" for op in doc)
+        hint = " (combine conditions with $and)" if doc else ""
+        raise _error(path, f"expected exactly one operator, got {got}{hint}")
+    op, arg = next(iter(doc.items()))
+    if op in ("$and", "$or"):
+        items = _filter_list(arg, path, op)
+        children = tuple(
+            _doc_dict(item, f"{path}.{op}[{i}]", depth + 1) for i, item in enumerate(items)
+        )
+        return And(children) if op == "$and" else Or(children)
+    if op in ("$contains", "$not_contains"):
+        return DocContains(_doc_text(arg, path, op), negate=op == "$not_contains")
+    if op in ("$regex", "$not_regex"):
+        return DocRegex(_doc_pattern(arg, path, op), negate=op == "$not_regex")
+    raise _error(path, f"unknown operator `{op}` (expected one of {', '.join(_DOC_OPS)})")
+
+
+def _doc_text(arg: Any, path: str, op: str) -> str:
+    if not isinstance(arg, str) or not arg:
+        got = "an empty string" if isinstance(arg, str) else _describe(arg)
+        raise _error(path, f"`{op}` needs a non-empty string, got {got}")
+    if not _is_valid_unicode(arg):
+        raise _error(path, f"`{op}` needs valid Unicode text (no lone surrogates)")
+    return arg
+
+
+def _doc_pattern(arg: Any, path: str, op: str) -> str:
+    pattern = _doc_text(arg, path, op)
+    try:
+        _compiled(pattern)
+    except re.error as exc:
+        raise _error(path, f"`{op}` is not a valid regular expression: {exc}") from None
+    return pattern
+
+
+def combine(where: Filter | None, where_document: Filter | None) -> Filter | None:
+    """Both filters together (records must pass both); None when there is neither."""
+    if where is None:
+        return where_document
+    if where_document is None:
+        return where
+    return And((where, where_document))
+
+
+# --------------------------------------------------------------------------------------
+# Reference evaluator (the truth the SQL is tested against; not used on the query path)
+
+_MISSING = object()
+
+
+def _equal(a: Any, b: Scalar) -> bool:
+    """Typed equality: numbers with numbers, bools with bools, strs with strs."""
+    if not isinstance(a, (str, int, float)):
+        return False  # missing, a list, or not a metadata value at all
+    return _kind(a) == _kind(b) and bool(a == b)
+
+
+def _compare(node: Compare, value: Any) -> bool:
+    if node.op in ("$eq", "$ne"):
+        return _equal(value, node.value) == (node.op == "$eq")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False  # range operators match numbers only
+    limit = node.value
+    if isinstance(limit, str):
+        return False  # not reachable: Compare checks that range operators get numbers
+    if node.op == "$gt":
+        return value > limit
+    if node.op == "$gte":
+        return value >= limit
+    if node.op == "$lt":
+        return value < limit
+    return value <= limit
+
+
+def _list_contains(value: Any, item: Scalar) -> bool:
+    return isinstance(value, (list, tuple)) and any(_equal(e, item) for e in value)
+
+
+def _document_match(node: DocContains | DocRegex, document: str | None) -> bool:
+    if document is None:
+        found = False
+    elif isinstance(node, DocContains):
+        found = node.text in document
+    else:
+        found = _compiled(node.pattern).search(document) is not None
+    return found != node.negate
+
+
+def matches(node: Filter, metadata: Mapping[str, Any] | None, document: str | None) -> bool:
+    """Whether a record passes `node`: the reference semantics, in pure Python."""
+    md: Mapping[str, Any] = metadata or {}
+    if isinstance(node, And):
+        return all(matches(child, md, document) for child in node.children)
+    if isinstance(node, Or):
+        return any(matches(child, md, document) for child in node.children)
+    if isinstance(node, Not):
+        return not matches(node.child, md, document)
+    if isinstance(node, (DocContains, DocRegex)):
+        return _document_match(node, document)
+    if isinstance(node, Exists):
+        return (md.get(node.key) is not None) == node.present
+    value = md.get(node.key, _MISSING)
+    if isinstance(node, Compare):
+        return _compare(node, value)
+    if isinstance(node, InSet):
+        return any(_equal(value, v) for v in node.values) != node.negate
+    return _list_contains(value, node.value) != node.negate
+
+
+# --------------------------------------------------------------------------------------
+# SQL. Each expression is over `records r` and is always 0 or 1 (never NULL), so that
+# NOT is the exact complement; negations are NOT of the positive form.
+
+_Sql = tuple[str, list[object]]
+
+
+def _bind(value: Scalar) -> object:
+    """SQLite stores bools as 0/1 (kind 'b' keeps them apart from numbers)."""
+    return int(value) if isinstance(value, bool) else value
+
+
+def _negated(sql: str, negate: bool) -> str:
+    return f"NOT ({sql})" if negate else sql
+
+
+def _index_lookup(condition: str) -> str:
+    return f"r.rid IN (SELECT rid FROM metadata_index WHERE {condition})"
+
+
+def _sql_compare(node: Compare) -> _Sql:
+    cond = f"key = ? AND kind = ? AND value {_SQL_COMPARISON[node.op]} ? AND in_list = 0"
+    sql = _negated(_index_lookup(cond), node.op == "$ne")
+    return sql, [node.key, node.kind, _bind(node.value)]
+
+
+def _sql_in(node: InSet) -> _Sql:
+    values = list(dict.fromkeys(_bind(v) for v in node.values))
+    if not values:
+        return ("1" if node.negate else "0"), []
+    params: list[object] = [node.key, node.kind]
+    if len(values) > _MAX_INLINE_VALUES and not any(isinstance(v, float) for v in values):
+        members = "SELECT j.value FROM json_each(?) AS j"
+        params.append(json.dumps(values, ensure_ascii=False))
+    else:
+        members = ", ".join(["?"] * len(values))
+        params.extend(values)
+    cond = f"key = ? AND kind = ? AND value IN ({members}) AND in_list = 0"
+    return _negated(_index_lookup(cond), node.negate), params
+
+
+def _sql_list_contains(node: ListContains) -> _Sql:
+    cond = "key = ? AND kind = ? AND value = ? AND in_list = 1"
+    sql = _negated(_index_lookup(cond), node.negate)
+    return sql, [node.key, node.kind, _bind(node.value)]
+
+
+def _sql_exists(node: Exists) -> _Sql:
+    return _negated(_index_lookup("key = ?"), not node.present), [node.key]
+
+
+def _sql_doc_contains(node: DocContains) -> _Sql:
+    # The store keeps no substring index (a trigram index cost more at ingestion than the
+    # scan costs at query time). instr() is a case-sensitive substring test of code points;
+    # instr(NULL, x) is NULL, hence COALESCE: a record without a document contains nothing.
+    return _negated("COALESCE(instr(r.document, ?), 0) > 0", node.negate), [node.text]
+
+
+def _sql_doc_regex(node: DocRegex) -> _Sql:
+    sql = "(r.document IS NOT NULL AND r.document REGEXP ?)"
+    return _negated(sql, node.negate), [node.pattern]
+
+
+def _negated_leaf(node: Filter) -> Filter:
+    """The complement of a leaf, as a leaf where one exists (so that SQL nests less)."""
+    if isinstance(node, Compare) and node.op in ("$eq", "$ne"):
+        return Compare(node.key, "$ne" if node.op == "$eq" else "$eq", node.value)
+    if isinstance(node, (InSet, ListContains, DocContains, DocRegex)):
+        return dataclasses.replace(node, negate=not node.negate)
+    if isinstance(node, Exists):
+        return Exists(node.key, not node.present)
+    return Not(node)  # a range comparison: its complement also holds non-numbers
+
+
+def _normalized(node: Filter, negate: bool = False) -> Filter:
+    """`node` (or its complement) with negations pushed to the leaves and nested `$and`s
+    and `$or`s flattened. SQLite's parser has a small fixed stack (`parser stack overflow`
+    at a few dozen nested parentheses), and user filters often nest `$not`s needlessly.
+    """
+    if isinstance(node, Not):
+        return _normalized(node.child, not negate)
+    if isinstance(node, (And, Or)):
+        junction = (Or if isinstance(node, And) else And) if negate else type(node)
+        children: list[Filter] = []
+        for child in node.children:
+            part = _normalized(child, negate)
+            children.extend(part.children if isinstance(part, junction) else [part])
+        return children[0] if len(children) == 1 else junction(tuple(children))
+    return _negated_leaf(node) if negate else node
+
+
+def _depth(node: Filter) -> int:
+    if isinstance(node, (And, Or)):
+        return 1 + max((_depth(child) for child in node.children), default=0)
+    return 0
+
+
+def _sql_junction(children: tuple[Filter, ...], joiner: str, empty: str) -> _Sql:
+    """Children joined by AND/OR, the most deeply nested first: SQLite's parser needs about
+    three stack slots per group nested after a condition (`a AND (b OR (...))`) but one
+    per group nested before one (`((...) OR b) AND a`); the order does not change results.
+    """
+    if not children:
+        return empty, []
+    parts: list[str] = []
+    params: list[object] = []
+    for child in sorted(children, key=_depth, reverse=True):
+        sql, child_params = _sql(child)
+        parts.append(sql)
+        params.extend(child_params)
+    return "(" + f" {joiner} ".join(parts) + ")", params
+
+
+def to_sql(node: Filter) -> tuple[str, list[object]]:
+    """A boolean SQL expression (0/1, never NULL) over `records r`, with `?` parameters.
+
+    Needs `register_sql_functions` on the connection for `$regex`. The expression does not
+    restrict the collection: add `r.collection_id = ?` beside it. Filters from the parsers
+    nest at most 32 levels, which SQLite's parser takes in any shape; a hand-built AST
+    nested much deeper may fail with `parser stack overflow`.
+    """
+    return _sql(_normalized(node))
+
+
+def _sql(node: Filter) -> _Sql:
+    if isinstance(node, And):
+        return _sql_junction(node.children, "AND", "1")
+    if isinstance(node, Or):
+        return _sql_junction(node.children, "OR", "0")
+    if isinstance(node, Not):
+        sql, params = _sql(node.child)
+        return f"NOT ({sql})", params
+    if isinstance(node, Compare):
+        return _sql_compare(node)
+    if isinstance(node, InSet):
+        return _sql_in(node)
+    if isinstance(node, ListContains):
+        return _sql_list_contains(node)
+    if isinstance(node, Exists):
+        return _sql_exists(node)
+    if isinstance(node, DocContains):
+        return _sql_doc_contains(node)
+    return _sql_doc_regex(node)
+
+
+@lru_cache(maxsize=128)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """Compiled patterns, cached: SQLite calls `regexp` once per row."""
+    return re.compile(pattern)
+
+
+def _sql_regexp(pattern: object, text: object) -> int:
+    """SQLite's `regexp(pattern, text)` (`text REGEXP pattern`): 1 if re.search finds it."""
+    if not isinstance(pattern, str) or not isinstance(text, str):
+        return 0
+    return 1 if _compiled(pattern).search(text) is not None else 0
+
+
+def register_sql_functions(conn: sqlite3.Connection) -> None:
+    """Register the SQL functions `to_sql` relies on (`regexp`); call on every connection."""
+    conn.create_function("regexp", 2, _sql_regexp, deterministic=True)

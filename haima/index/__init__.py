@@ -1,0 +1,1 @@
+"""Vector indexes (FAISS), their snapshots on disk, and the query planner."""

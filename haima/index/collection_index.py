@@ -1,0 +1,364 @@
+"""A collection's in-memory vector index: an ANN part and an exact tail.
+
+``main`` is the ANN index (HNSW, IVF, IVF-PQ or SQ8), absent for flat collections and for
+`auto` collections below the HNSW threshold. ``tail`` is an exact flat index of every
+vector not yet in ``main``. Writes land in the tail at once; the background indexer moves
+them into ``main`` in small steps. A search covers both parts and merges them, so results
+are complete at every moment, whatever the indexer has reached.
+
+The index is a cache of SQLite: it records the collection `seq` it has applied and the
+largest rid it holds, and catches up from the store before reads (see LocalBackend).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from haima.config import IndexConfig, Metric
+from haima.index.faiss_index import (
+    Bitmap,
+    Rids,
+    SearchTuning,
+    VectorIndex,
+    Vectors,
+    build_faiss_index,
+    exact_knn,
+    prepare,
+    to_distances,
+    training_size,
+)
+
+#: A filter matching at most this many vectors of a part is answered by an exact scan
+#: (measured at 384 dims: 10k vectors scan in 0.35 ms, an HNSW search takes 0.7 ms).
+EXACT_SCAN_LIMIT = 20_000
+#: Tombstones in the ANN part above this fraction trigger a rebuild.
+COMPACT_FRACTION = 0.2
+#: Vectors the indexer moves per step; the index is locked during a step.
+INDEX_STEP = 1_000
+#: Upper bound for the raised HNSW ef_search of a selective filter.
+MAX_EF_SEARCH = 4_096
+
+VectorLoader = Callable[[Rids], Vectors]
+
+
+@dataclass
+class PartPlan:
+    """How to search one part (main or tail) for one filter."""
+
+    part: str  # "main" or "tail"
+    exact_rids: Rids | None = None  # exact scan: the rids and their prepared vectors
+    exact_vectors: Vectors | None = None
+    bitmap: Bitmap | None = None  # ANN or flat scan restricted to these positions
+    matches: int = 0
+
+    @property
+    def nbytes(self) -> int:
+        total = 0
+        for array in (self.exact_rids, self.exact_vectors, self.bitmap):
+            if array is not None:
+                total += array.nbytes
+        return total
+
+
+class CollectionIndex:
+    def __init__(self, dim: int, metric: Metric, cfg: IndexConfig) -> None:
+        self.dim = dim
+        self.metric = metric
+        self.cfg = cfg
+        self.tail = self._new_tail()
+        self.main: VectorIndex | None = None
+        #: The collection seq whose deletions have been applied.
+        self.seq = 0
+        #: Bumped on every change; cached plans of an older version are stale.
+        self.version = 0
+        #: Set when the in-memory state differs from the last snapshot written.
+        self.dirty = False
+        self._live_bitmaps: dict[str, tuple[int, Bitmap | None]] = {}
+
+    def _new_tail(self) -> VectorIndex:
+        return VectorIndex(
+            "flat", build_faiss_index("flat", self.dim, self.metric, self.cfg, 0), self.metric
+        )
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def live_count(self) -> int:
+        return self.tail.live_count + (self.main.live_count if self.main else 0)
+
+    @property
+    def max_rid(self) -> int:
+        if self.tail.size:
+            return self.tail.max_rid
+        return self.main.max_rid if self.main else 0
+
+    def parts(self) -> list[tuple[str, VectorIndex]]:
+        found = [("tail", self.tail)]
+        if self.main is not None:
+            found.insert(0, ("main", self.main))
+        return found
+
+    def target_kind(self) -> str | None:
+        """The ANN kind this collection should have now (None: exact only)."""
+        kind = self.cfg.type
+        if kind == "flat":
+            return None
+        if kind == "auto":
+            if self.main is not None or self.live_count >= self.cfg.auto_threshold:
+                return "hnsw"
+            return None
+        return kind
+
+    def pending(self) -> int:
+        """Vectors the indexer could move into the ANN part now."""
+        kind = self.target_kind()
+        if kind is None or not self.tail.live_count:
+            return 0
+        if self.main is None and self.tail.live_count < training_size(kind, self.cfg):
+            return 0
+        return self.tail.live_count
+
+    def needs_compaction(self) -> bool:
+        main = self.main
+        return (
+            main is not None
+            and main.size >= 1_000
+            and main.n_deleted > COMPACT_FRACTION * main.size
+        )
+
+    def _changed(self) -> None:
+        self.version += 1
+        self.dirty = True
+
+    # -- writes --------------------------------------------------------------------------
+
+    def apply(self, rids: Rids, vectors: Vectors, deleted: Rids, seq: int) -> None:
+        """Apply one committed batch: delete first (a replaced vector's old rid), then add."""
+        if len(deleted):
+            self.delete(deleted)
+        if len(rids):
+            fresh = rids > self.max_rid
+            if not fresh.all():
+                rids, vectors = rids[fresh], vectors[fresh]
+            self.tail.add(rids, prepare(vectors, self.metric))
+        self.seq = max(self.seq, seq)
+        self._changed()
+
+    def delete(self, rids: Rids) -> None:
+        for _, part in self.parts():
+            part.delete(rids)
+        self._changed()
+
+    def index_step(self, loader: VectorLoader, batch: int = INDEX_STEP) -> int:
+        """Move up to `batch` tail vectors into the ANN part; returns how many moved."""
+        kind = self.target_kind()
+        if kind is None or not self.pending():
+            return 0
+        live = np.flatnonzero(~self.tail.deleted)
+        if self.main is None:
+            self.main = self._new_main(kind, live)
+        take = live[:batch]
+        vectors = self.tail.stored_vectors(take)
+        assert vectors is not None
+        rids = self.tail.rids[take].copy()
+        self.main.add(rids, np.ascontiguousarray(vectors))
+        self.tail.delete(rids)
+        if self.tail.n_deleted > max(self.tail.size // 2, 10_000) or not self.tail.live_count:
+            self.tail = self._rebuilt_tail()
+        self._changed()
+        return len(take)
+
+    def _new_main(self, kind: str, live: npt.NDArray[np.int64]) -> VectorIndex:
+        index = build_faiss_index(kind, self.dim, self.metric, self.cfg, len(live))
+        if not index.is_trained:
+            sample = live
+            if len(sample) > 100_000:
+                sample = np.sort(np.random.default_rng(0).choice(live, 100_000, replace=False))
+            vectors = self.tail.stored_vectors(sample)
+            index.train(np.ascontiguousarray(vectors))
+        return VectorIndex(kind, index, self.metric)
+
+    def _rebuilt_tail(self) -> VectorIndex:
+        live = np.flatnonzero(~self.tail.deleted)
+        tail = self._new_tail()
+        if len(live):
+            vectors = self.tail.stored_vectors(live)
+            assert vectors is not None
+            tail.add(self.tail.rids[live].copy(), np.ascontiguousarray(vectors))
+        return tail
+
+    def compact(self, loader: VectorLoader) -> None:
+        """Drop the ANN part's tombstones: its live vectors return to the tail (exact) and
+        the indexer builds the ANN part again."""
+        main = self.main
+        if main is None:
+            return
+        live = np.flatnonzero(~main.deleted)
+        rids = main.rids[live].copy()
+        stored = main.stored_vectors(live)
+        vectors = stored if stored is not None else prepare(loader(rids), self.metric)
+        tail_live = np.flatnonzero(~self.tail.deleted)
+        tail_rids = self.tail.rids[tail_live].copy()
+        tail_vectors = self.tail.stored_vectors(tail_live)
+        tail = self._new_tail()
+        tail.add(rids, np.ascontiguousarray(vectors))
+        if len(tail_live):
+            assert tail_vectors is not None
+            tail.add(tail_rids, np.ascontiguousarray(tail_vectors))
+        self.main, self.tail = None, tail
+        self._changed()
+
+    def reconfigure(self, cfg: IndexConfig) -> None:
+        """New settings; a different index type drops the ANN part to be rebuilt."""
+        rebuild = cfg.type != self.cfg.type or any(
+            getattr(cfg, f) != getattr(self.cfg, f)
+            for f in ("max_neighbors", "ef_construction", "nlist", "pq_m", "pq_nbits")
+        )
+        if rebuild and self.main is not None:
+            self.cfg = cfg
+            self.compact(lambda rids: np.zeros((0, self.dim), np.float32))
+        self.cfg = cfg
+        self._changed()
+
+    # -- search --------------------------------------------------------------------------
+
+    def plan(self, matches: Rids, loader: VectorLoader) -> list[PartPlan]:
+        """Per part: an exact scan over the matching vectors, or a bitmap of them."""
+        plans = []
+        for name, part in self.parts():
+            positions = part.positions(matches)
+            positions = positions[positions >= 0]
+            if not len(positions):
+                continue
+            if len(positions) <= EXACT_SCAN_LIMIT:
+                rids = part.rids[positions].copy()
+                vectors = part.stored_vectors(positions)
+                if vectors is None:
+                    vectors = prepare(loader(rids), self.metric)
+                plans.append(PartPlan(name, rids, np.ascontiguousarray(vectors), matches=len(rids)))
+            else:
+                plans.append(
+                    PartPlan(name, bitmap=part.bitmap_of(positions), matches=len(positions))
+                )
+        return plans
+
+    def search(
+        self, queries: Vectors, k: int, plans: list[PartPlan] | None, tuning: SearchTuning
+    ) -> tuple[npt.NDArray[np.float32], Rids]:
+        """Top-k distances (ascending) and rids over both parts; rid -1 pads short rows.
+
+        `queries` must be `prepare`d. `plans` None searches every live vector."""
+        results: list[tuple[npt.NDArray[np.float32], Rids]] = []
+        if plans is None:
+            for name, part in self.parts():
+                if part.live_count:
+                    results.append(
+                        self._search_part(part, name, queries, k, None, part.live_count, tuning)
+                    )
+        else:
+            for plan in plans:
+                if plan.exact_rids is not None:
+                    assert plan.exact_vectors is not None
+                    scores, rows = exact_knn(queries, plan.exact_vectors, k, self.metric)
+                    rids = np.where(rows >= 0, plan.exact_rids[np.maximum(rows, 0)], -1)
+                    results.append((to_distances(scores, self.metric), rids))
+                else:
+                    chosen = self.main if plan.part == "main" else self.tail
+                    assert chosen is not None
+                    results.append(
+                        self._search_part(
+                            chosen, plan.part, queries, k, plan.bitmap, plan.matches, tuning
+                        )
+                    )
+        return merge(results, len(queries), k)
+
+    def _search_part(
+        self,
+        part: VectorIndex,
+        name: str,
+        queries: Vectors,
+        k: int,
+        bitmap: Bitmap | None,
+        matches: int,
+        tuning: SearchTuning,
+    ) -> tuple[npt.NDArray[np.float32], Rids]:
+        if bitmap is None:
+            bitmap = self._live_bitmap(name, part)
+        # Raise the ANN effort by the inverse selectivity so that a filter keeping a
+        # fraction of the part still finds k neighbours (FAISS visits filtered-out nodes
+        # but only keeps allowed ones).
+        boost = part.size / max(matches, 1)
+        effective = SearchTuning(
+            ef_search=min(
+                max(tuning.ef_search, 2 * k, math.ceil(tuning.ef_search * boost)), MAX_EF_SEARCH
+            )
+            if boost > 1.05
+            else max(tuning.ef_search, 2 * k),
+            nprobe=tuning.nprobe if boost <= 1.05 else math.ceil(tuning.nprobe * min(boost, 64)),
+        )
+        if part.kind in ("ivf", "ivf_pq"):
+            effective.nprobe = min(effective.nprobe, int(part.index.nlist))
+        scores, rids = part.search(queries, min(k, part.size), bitmap, effective)
+        return to_distances(scores, self.metric), rids
+
+    def _live_bitmap(self, name: str, part: VectorIndex) -> Bitmap | None:
+        cached = self._live_bitmaps.get(name)
+        if cached is not None and cached[0] == self.version:
+            return cached[1]
+        bitmap = part.live_bitmap()
+        self._live_bitmaps[name] = (self.version, bitmap)
+        return bitmap
+
+    # -- snapshots -----------------------------------------------------------------------
+
+    def to_arrays(self) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
+        arrays: dict[str, npt.NDArray[Any]] = {}
+        for name, part in self.parts():
+            for key, value in part.to_arrays().items():
+                arrays[f"{name}.{key}"] = value
+        header = {
+            "seq": self.seq,
+            "dim": self.dim,
+            "metric": self.metric,
+            "main_kind": self.main.kind if self.main else None,
+        }
+        return header, arrays
+
+    @classmethod
+    def from_arrays(
+        cls, cfg: IndexConfig, header: dict[str, Any], arrays: dict[str, npt.NDArray[Any]]
+    ) -> CollectionIndex:
+        out = cls(int(header["dim"]), header["metric"], cfg)
+        out.seq = int(header["seq"])
+        out.tail = VectorIndex.from_arrays("flat", out.metric, _part(arrays, "tail"))
+        if header["main_kind"]:
+            out.main = VectorIndex.from_arrays(
+                header["main_kind"], out.metric, _part(arrays, "main")
+            )
+        return out
+
+
+def _part(arrays: dict[str, npt.NDArray[Any]], name: str) -> dict[str, npt.NDArray[Any]]:
+    prefix = name + "."
+    return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
+def merge(
+    results: list[tuple[npt.NDArray[np.float32], Rids]], n_queries: int, k: int
+) -> tuple[npt.NDArray[np.float32], Rids]:
+    """Merge per-part results into the k smallest distances per query (-1 rids last)."""
+    if not results:
+        return np.zeros((n_queries, 0), np.float32), np.zeros((n_queries, 0), np.int64)
+    distances = np.concatenate([d for d, _ in results], axis=1)
+    rids = np.concatenate([r for _, r in results], axis=1)
+    if len(results) == 1 and distances.shape[1] <= k:
+        order = np.argsort(np.where(rids >= 0, distances, np.inf), axis=1, kind="stable")
+    else:
+        order = np.argsort(np.where(rids >= 0, distances, np.inf), axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(distances, order, axis=1), np.take_along_axis(rids, order, axis=1)

@@ -1,0 +1,294 @@
+"""One FAISS index whose labels are positions, with the position → rid map and tombstones.
+
+Positions (not rids) are FAISS's labels so that a filter becomes a dense bitmap over
+positions, which `IDSelectorBitmap` tests in O(1). Vectors are only ever appended, in
+rid order, so `rids` stays sorted and rid → position is a binary search.
+"""
+
+from __future__ import annotations
+
+import os
+
+# FAISS's OpenMP threads spin while they wait; on a small shared machine that costs more
+# than it gains (measured 184 → 31 QPS for single queries). Must precede the import.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import importlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from haima.config import IndexConfig, Metric
+
+# FAISS's own type stubs are partial (SWIG); it is used as an untyped module here.
+faiss: Any = importlib.import_module("faiss")
+
+Vectors = npt.NDArray[np.float32]
+Rids = npt.NDArray[np.int64]
+Bitmap = npt.NDArray[np.uint8]
+
+#: Index kinds whose stored vectors are the originals, usable for exact re-scoring.
+EXACT_STORAGE = frozenset({"flat", "hnsw"})
+
+
+def faiss_metric(metric: Metric) -> int:
+    return int(faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT)
+
+
+def prepare(vectors: Vectors, metric: Metric) -> Vectors:
+    """What FAISS stores: cosine vectors are normalised (then inner product = cosine)."""
+    out = np.array(vectors, dtype=np.float32, order="C", copy=True)
+    if metric == "cosine":
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        np.divide(out, norms, out=out, where=norms > 0)
+    return out
+
+
+def to_distances(scores: npt.NDArray[np.float32], metric: Metric) -> npt.NDArray[np.float32]:
+    """FAISS scores → Haima distances: l2 squared distance; cosine and ip as 1 − score."""
+    if metric == "l2":
+        return scores
+    return np.float32(1.0) - scores
+
+
+def build_faiss_index(kind: str, dim: int, metric: Metric, cfg: IndexConfig, n_train: int) -> Any:
+    """A new, empty FAISS index of `kind`; IVF kinds are sized for `n_train` vectors."""
+    fm = faiss_metric(metric)
+    if kind == "flat":
+        return (
+            faiss.IndexFlatIP(dim) if fm == faiss.METRIC_INNER_PRODUCT else faiss.IndexFlatL2(dim)
+        )
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, cfg.max_neighbors, fm)
+        index.hnsw.efConstruction = cfg.ef_construction
+        index.hnsw.efSearch = cfg.ef_search
+        return index
+    if kind == "sq8":
+        return faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, fm)
+    nlist = cfg.nlist or default_nlist(n_train)
+    quantizer = (
+        faiss.IndexFlatIP(dim) if fm == faiss.METRIC_INNER_PRODUCT else faiss.IndexFlatL2(dim)
+    )
+    if kind == "ivf":
+        index = faiss.IndexIVFFlat(quantizer, dim, nlist, fm)
+    elif kind == "ivf_pq":
+        index = faiss.IndexIVFPQ(
+            quantizer, dim, nlist, default_pq_m(dim, cfg.pq_m), cfg.pq_nbits, fm
+        )
+    else:
+        raise ValueError(f"unknown index kind {kind!r}")
+    index.own_fields = True
+    quantizer.this.disown()
+    return index
+
+
+def default_nlist(n: int) -> int:
+    """About 4·√n lists, with at least 39 training points per list (FAISS's own floor)."""
+    return max(1, min(int(4 * math.sqrt(max(n, 1))), n // 39))
+
+
+def default_pq_m(dim: int, requested: int | None) -> int:
+    if requested is not None:
+        if dim % requested:
+            raise ValueError(f"pq_m={requested} must divide the dimension {dim}")
+        return requested
+    target = max(1, dim // 8)
+    return max(m for m in range(1, target + 1) if dim % m == 0)
+
+
+def training_size(kind: str, cfg: IndexConfig) -> int:
+    """Vectors needed before an index of `kind` can be trained (0: needs no training)."""
+    if kind in ("flat", "hnsw"):
+        return 0
+    if kind == "sq8":
+        return 1_000
+    nlist = cfg.nlist or 0
+    need = max(39 * nlist, 10_000)
+    if kind == "ivf_pq":
+        need = max(need, 39 * 2**cfg.pq_nbits)
+    return need
+
+
+@dataclass
+class SearchTuning:
+    ef_search: int = 100
+    nprobe: int = 16
+
+
+class VectorIndex:
+    """A FAISS index plus positions → rids and a tombstone bitmap."""
+
+    def __init__(self, kind: str, index: Any, metric: Metric) -> None:
+        self.kind = kind
+        self.index = index
+        self.metric = metric
+        self.dim = int(index.d)
+        self._rids = np.empty(0, dtype=np.int64)
+        self._deleted = np.empty(0, dtype=bool)
+        self.size = 0
+        self.n_deleted = 0
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def rids(self) -> Rids:
+        return self._rids[: self.size]
+
+    @property
+    def deleted(self) -> npt.NDArray[np.bool_]:
+        return self._deleted[: self.size]
+
+    @property
+    def live_count(self) -> int:
+        return self.size - self.n_deleted
+
+    @property
+    def max_rid(self) -> int:
+        return int(self._rids[self.size - 1]) if self.size else 0
+
+    @property
+    def exact(self) -> bool:
+        return self.kind in EXACT_STORAGE
+
+    def add(self, rids: Rids, vectors: Vectors) -> None:
+        """Append vectors (already `prepare`d) with rids above every rid held."""
+        if len(rids) == 0:
+            return
+        if self.size and int(rids[0]) <= self.max_rid:
+            raise ValueError("rids must be appended in increasing order")
+        self._reserve(self.size + len(rids))
+        self.index.add(vectors)
+        self._rids[self.size : self.size + len(rids)] = rids
+        self._deleted[self.size : self.size + len(rids)] = False
+        self.size += len(rids)
+
+    def _reserve(self, needed: int) -> None:
+        if needed <= len(self._rids):
+            return
+        capacity = max(needed, int(len(self._rids) * 1.5), 1024)
+        rids = np.empty(capacity, dtype=np.int64)
+        rids[: self.size] = self._rids[: self.size]
+        deleted = np.zeros(capacity, dtype=bool)
+        deleted[: self.size] = self._deleted[: self.size]
+        self._rids, self._deleted = rids, deleted
+
+    def positions(self, rids: Rids) -> npt.NDArray[np.int64]:
+        """Positions of `rids` (sorted or not); -1 where absent or deleted."""
+        held = self.rids
+        pos = np.searchsorted(held, rids)
+        pos = np.minimum(pos, max(self.size - 1, 0))
+        found = (self.size > 0) & (held[pos] == rids) if self.size else np.zeros(len(rids), bool)
+        found &= ~self.deleted[pos] if self.size else found
+        return np.where(found, pos, -1).astype(np.int64)
+
+    def delete(self, rids: Rids) -> int:
+        """Tombstone `rids` held here; returns how many were live."""
+        pos = self.positions(rids)
+        pos = pos[pos >= 0]
+        self._deleted[pos] = True
+        self.n_deleted += len(pos)
+        return len(pos)
+
+    def live_bitmap(self) -> Bitmap | None:
+        """Bitmap of live positions, or None when nothing is deleted."""
+        if not self.n_deleted:
+            return None
+        return np.packbits(~self.deleted, bitorder="little")
+
+    def bitmap_of(self, positions: npt.NDArray[np.int64]) -> Bitmap:
+        mask = np.zeros(self.size, dtype=bool)
+        mask[positions] = True
+        return np.packbits(mask, bitorder="little")
+
+    # -- search --------------------------------------------------------------------------
+
+    def search(
+        self, queries: Vectors, k: int, allowed: Bitmap | None, tuning: SearchTuning
+    ) -> tuple[npt.NDArray[np.float32], Rids]:
+        """Top-k scores (FAISS's: inner product or squared L2) and rids; rid -1 pads."""
+        if self.size == 0 or k == 0:
+            empty = np.full((len(queries), k), -1, dtype=np.int64)
+            return np.zeros((len(queries), k), dtype=np.float32), empty
+        params = self._params(allowed, tuning)
+        scores, labels = self.index.search(queries, k, params=params)
+        rids = np.where(labels >= 0, self._rids[np.maximum(labels, 0)], -1)
+        return scores, rids
+
+    def _params(self, allowed: Bitmap | None, tuning: SearchTuning) -> Any:
+        if allowed is None and self.kind in ("flat", "sq8"):
+            return None  # FAISS's plain path; passing empty params is measurably slower
+        selector = None
+        if allowed is not None:
+            selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(allowed))
+        if self.kind == "hnsw":
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = tuning.ef_search
+        elif self.kind in ("ivf", "ivf_pq"):
+            params = faiss.SearchParametersIVF()
+            params.nprobe = tuning.nprobe
+        else:
+            params = faiss.SearchParameters()
+        if selector is not None:
+            params.sel = selector
+            # SWIG does not keep the selector (and its bitmap) alive through `params`.
+            params._haima_keepalive = (selector, allowed)
+        return params
+
+    def stored_vectors(self, positions: npt.NDArray[np.int64]) -> Vectors | None:
+        """The exact stored (prepared) vectors at `positions`, if this kind keeps them."""
+        if not self.exact or self.size == 0:
+            return None
+        flat = self.index if self.kind == "flat" else faiss.downcast_index(self.index.storage)
+        all_vectors = faiss.rev_swig_ptr(flat.get_xb(), self.size * self.dim)
+        matrix = np.asarray(all_vectors).reshape(self.size, self.dim)
+        return matrix[positions]
+
+    def all_stored_vectors(self) -> Vectors | None:
+        """A view of every stored vector (flat and HNSW only); valid until the next add."""
+        if not self.exact or self.size == 0:
+            return None
+        flat = self.index if self.kind == "flat" else faiss.downcast_index(self.index.storage)
+        return np.asarray(faiss.rev_swig_ptr(flat.get_xb(), self.size * self.dim)).reshape(
+            self.size, self.dim
+        )
+
+    # -- serialisation -------------------------------------------------------------------
+
+    def to_arrays(self) -> dict[str, npt.NDArray[Any]]:
+        return {
+            "faiss": faiss.serialize_index(self.index),
+            "rids": self.rids.copy(),
+            "deleted": self.deleted.copy(),
+        }
+
+    @classmethod
+    def from_arrays(
+        cls, kind: str, metric: Metric, arrays: dict[str, npt.NDArray[Any]]
+    ) -> VectorIndex:
+        index = faiss.deserialize_index(arrays["faiss"])
+        out = cls(kind, index, metric)
+        rids = arrays["rids"].astype(np.int64)
+        deleted = arrays["deleted"].astype(bool)
+        if len(rids) != index.ntotal or len(deleted) != len(rids):
+            raise ValueError("index snapshot is inconsistent: rid count differs from FAISS's")
+        out._reserve(len(rids))
+        out._rids[: len(rids)] = rids
+        out._deleted[: len(rids)] = deleted
+        out.size = len(rids)
+        out.n_deleted = int(deleted.sum())
+        return out
+
+
+def exact_knn(
+    queries: Vectors, vectors: Vectors, k: int, metric: Metric
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """Exact top-k of `queries` against `vectors` (prepared): FAISS scores and row numbers."""
+    k = min(k, len(vectors))
+    if k == 0:
+        return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+    fm = faiss_metric(metric)
+    scores, rows = faiss.knn(queries, vectors, k, metric=fm)
+    return scores.astype(np.float32), rows.astype(np.int64)

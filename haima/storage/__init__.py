@@ -1,0 +1,1 @@
+"""Durable storage: SQLite is the source of truth."""

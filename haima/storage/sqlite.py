@@ -1,0 +1,671 @@
+"""The SQLite store: collections, records, the metadata index, documents' full-text index
+and the deletion log. One write call is one transaction, whatever its size.
+
+The store knows nothing about FAISS; it hands out rids, vectors and row data.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from haima.errors import NotFoundError, UniqueConstraintError
+from haima.filters import register_sql_functions
+
+Rids = npt.NDArray[np.int64]
+DEFAULT_TENANT = "default_tenant"
+DEFAULT_DATABASE = "default_database"
+PAGE_SIZE = 32_768
+#: Variables per statement kept well under SQLite's limit (32766).
+_CHUNK = 10_000
+
+
+@dataclass(frozen=True)
+class CollectionRow:
+    id: str
+    tenant: str
+    database: str
+    name: str
+    metadata: dict[str, Any] | None
+    configuration: dict[str, Any]
+    dimension: int | None
+    seq: int
+    log_floor: int
+
+
+@dataclass
+class StoredRecord:
+    rid: int
+    id: str
+    document: str | None
+    metadata: dict[str, Any] | None
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("haima.storage") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def metadata_rows(rid: int, metadata: dict[str, Any] | None) -> Iterator[tuple[Any, ...]]:
+    """Rows of `metadata_index` for one record (see the migration for the encoding)."""
+    if not metadata:
+        return
+    for key, value in metadata.items():
+        if isinstance(value, list):
+            for item in dict.fromkeys(value):  # distinct elements: they form the key
+                yield (key, _kind(item), 1, item, rid)
+        else:
+            yield (key, _kind(value), 0, value, rid)
+
+
+_INSERT_METADATA = (
+    "INSERT INTO metadata_index (key, kind, in_list, value, rid) VALUES (?, ?, ?, ?, ?)"
+)
+_DELETE_METADATA = (
+    "DELETE FROM metadata_index WHERE key = ? AND kind = ? AND in_list = ? AND value = ?"
+    " AND rid = ?"
+)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "b"
+    if isinstance(value, str):
+        return "s"
+    return "n"
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def encode_metadata(metadata: dict[str, Any] | None) -> str | None:
+    return _JSON.encode(metadata) if metadata else None
+
+
+def decode_metadata(text: str | None) -> dict[str, Any] | None:
+    return json.loads(text) if text else None
+
+
+class Store:
+    """One SQLite database (a file in WAL mode, or in memory) behind one connection.
+
+    Calls are serialised with a lock: the connection is shared by the caller's threads
+    and the background indexer.
+    """
+
+    def __init__(self, path: Path | None, *, synchronous: str = "FULL") -> None:
+        self.path = path
+        self.lock = threading.RLock()
+        target = str(path) if path is not None else ":memory:"
+        self.conn = sqlite3.connect(
+            target, isolation_level=None, check_same_thread=False, timeout=60.0
+        )
+        register_sql_functions(self.conn)
+        if self._is_new():
+            # Both must precede the first write (switching to WAL writes the header).
+            # Records carry ~1.5 KB vectors: with 32 KiB pages ingestion ran 3x faster
+            # than with the default 4 KiB (measured 26k → 79k rows/s at 384 dims).
+            # Incremental auto-vacuum lets deletes return pages to the file system.
+            self.conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
+            self.conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        if path is not None:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute(f"PRAGMA synchronous={synchronous}")
+        self.conn.execute("PRAGMA temp_store=MEMORY")
+        self.conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
+        self._migrate()
+        self._data_version = self.data_version()
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def _is_new(self) -> bool:
+        return int(self.conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]) == 0
+
+    def _migrate(self) -> None:
+        with self.lock:
+            version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+            pending = [(n, sql) for n, sql in _migrations() if n > version]
+            if not pending:
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Another process may have migrated while we waited for the lock.
+                version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+                for number, sql in pending:
+                    if number > version:
+                        for statement in _split_sql(sql):
+                            self.conn.execute(statement)
+                        self.conn.execute(f"PRAGMA user_version={number}")
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """An IMMEDIATE transaction: the write lock is taken at the start, so two
+        processes never interleave a read-modify-write."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits (PRAGMA data_version)."""
+        with self.lock:
+            return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def changed_elsewhere(self) -> bool:
+        version = self.data_version()
+        if version != self._data_version:
+            self._data_version = version
+            return True
+        return False
+
+    def reclaim_space(self) -> None:
+        with self.lock:
+            # Each step of this pragma frees one page, and `execute` steps a statement
+            # without result columns only once; `executescript` runs it to the end.
+            self.conn.executescript("PRAGMA incremental_vacuum;")
+            if self.path is not None:
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # -- tenants and databases -------------------------------------------------------
+
+    def create_tenant(self, name: str) -> None:
+        with self.transaction() as conn:
+            if conn.execute("SELECT 1 FROM tenants WHERE name = ?", (name,)).fetchone():
+                raise UniqueConstraintError(f"tenant {name!r} already exists")
+            conn.execute("INSERT INTO tenants (name) VALUES (?)", (name,))
+
+    def tenant_exists(self, name: str) -> bool:
+        with self.lock:
+            return bool(
+                self.conn.execute("SELECT 1 FROM tenants WHERE name = ?", (name,)).fetchone()
+            )
+
+    def create_database(self, tenant: str, name: str) -> str:
+        with self.transaction() as conn:
+            if not conn.execute("SELECT 1 FROM tenants WHERE name = ?", (tenant,)).fetchone():
+                raise NotFoundError(f"tenant {tenant!r} does not exist")
+            if conn.execute(
+                "SELECT 1 FROM databases WHERE tenant = ? AND name = ?", (tenant, name)
+            ).fetchone():
+                raise UniqueConstraintError(
+                    f"database {name!r} already exists in tenant {tenant!r}"
+                )
+            db_id = uuid.uuid4().hex
+            conn.execute(
+                "INSERT INTO databases (tenant, name, id) VALUES (?, ?, ?)", (tenant, name, db_id)
+            )
+            return db_id
+
+    def get_database(self, tenant: str, name: str) -> str:
+        with self.lock:
+            row = self.conn.execute(
+                "SELECT id FROM databases WHERE tenant = ? AND name = ?", (tenant, name)
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(f"database {name!r} does not exist in tenant {tenant!r}")
+        return str(row[0])
+
+    def list_databases(self, tenant: str) -> list[tuple[str, str]]:
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT name, id FROM databases WHERE tenant = ? ORDER BY name", (tenant,)
+            ).fetchall()
+        return [(str(n), str(i)) for n, i in rows]
+
+    def delete_database(self, tenant: str, name: str) -> list[str]:
+        """Delete a database row; returns the ids of its collections (to delete first)."""
+        with self.transaction() as conn:
+            rows = conn.execute(
+                "SELECT id FROM collections WHERE tenant = ? AND database = ?", (tenant, name)
+            ).fetchall()
+            conn.execute("DELETE FROM databases WHERE tenant = ? AND name = ?", (tenant, name))
+        return [str(r[0]) for r in rows]
+
+    # -- collections -------------------------------------------------------------------
+
+    _COLLECTION_COLUMNS = (
+        "id, tenant, database, name, metadata, configuration, dimension, seq, log_floor"
+    )
+
+    @staticmethod
+    def _collection(row: Sequence[Any]) -> CollectionRow:
+        return CollectionRow(
+            id=row[0],
+            tenant=row[1],
+            database=row[2],
+            name=row[3],
+            metadata=decode_metadata(row[4]),
+            configuration=json.loads(row[5]),
+            dimension=row[6],
+            seq=row[7],
+            log_floor=row[8],
+        )
+
+    def create_collection(
+        self,
+        tenant: str,
+        database: str,
+        name: str,
+        metadata: dict[str, Any] | None,
+        configuration: dict[str, Any],
+        get_or_create: bool,
+    ) -> tuple[CollectionRow, bool]:
+        """Returns the collection and whether it was created now."""
+        with self.transaction() as conn:
+            self._require_database(conn, tenant, database)
+            existing = self._find(conn, tenant, database, name)
+            if existing is not None:
+                if get_or_create:
+                    return existing, False
+                raise UniqueConstraintError(f"collection {name!r} already exists")
+            collection_id = uuid.uuid4().hex
+            conn.execute(
+                "INSERT INTO collections (id, tenant, database, name, metadata, configuration,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    collection_id,
+                    tenant,
+                    database,
+                    name,
+                    encode_metadata(metadata),
+                    json.dumps(configuration),
+                    time.time(),
+                ),
+            )
+            created = self._find(conn, tenant, database, name)
+            assert created is not None
+            return created, True
+
+    @staticmethod
+    def _require_database(conn: sqlite3.Connection, tenant: str, database: str) -> None:
+        if not conn.execute(
+            "SELECT 1 FROM databases WHERE tenant = ? AND name = ?", (tenant, database)
+        ).fetchone():
+            raise NotFoundError(f"database {database!r} does not exist in tenant {tenant!r}")
+
+    def _find(
+        self, conn: sqlite3.Connection, tenant: str, database: str, name: str
+    ) -> CollectionRow | None:
+        row = conn.execute(
+            f"SELECT {self._COLLECTION_COLUMNS} FROM collections"
+            " WHERE tenant = ? AND database = ? AND name = ?",
+            (tenant, database, name),
+        ).fetchone()
+        return None if row is None else self._collection(row)
+
+    def get_collection(self, tenant: str, database: str, name: str) -> CollectionRow:
+        with self.lock:
+            found = self._find(self.conn, tenant, database, name)
+        if found is None:
+            raise NotFoundError(f"collection {name!r} does not exist")
+        return found
+
+    def get_collection_by_id(self, collection_id: str) -> CollectionRow:
+        with self.lock:
+            row = self.conn.execute(
+                f"SELECT {self._COLLECTION_COLUMNS} FROM collections WHERE id = ?",
+                (collection_id,),
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(f"collection {collection_id!r} does not exist (it was deleted)")
+        return self._collection(row)
+
+    def list_collections(
+        self, tenant: str, database: str, limit: int | None, offset: int | None
+    ) -> list[CollectionRow]:
+        with self.lock:
+            rows = self.conn.execute(
+                f"SELECT {self._COLLECTION_COLUMNS} FROM collections"
+                " WHERE tenant = ? AND database = ? ORDER BY created_at, name LIMIT ? OFFSET ?",
+                (tenant, database, -1 if limit is None else limit, offset or 0),
+            ).fetchall()
+        return [self._collection(r) for r in rows]
+
+    def count_collections(self, tenant: str, database: str) -> int:
+        with self.lock:
+            row = self.conn.execute(
+                "SELECT count(*) FROM collections WHERE tenant = ? AND database = ?",
+                (tenant, database),
+            ).fetchone()
+        return int(row[0])
+
+    def delete_collection(self, collection_id: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "DELETE FROM metadata_index WHERE rid IN"
+                " (SELECT rid FROM records WHERE collection_id = ?)",
+                (collection_id,),
+            )
+            conn.execute("DELETE FROM records WHERE collection_id = ?", (collection_id,))
+            conn.execute("DELETE FROM deletions WHERE collection_id = ?", (collection_id,))
+            conn.execute("DELETE FROM collections WHERE id = ?", (collection_id,))
+
+    def modify_collection(
+        self,
+        collection_id: str,
+        *,
+        name: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        configuration: dict[str, Any] | None = None,
+    ) -> CollectionRow:
+        with self.transaction() as conn:
+            current = conn.execute(
+                "SELECT tenant, database FROM collections WHERE id = ?", (collection_id,)
+            ).fetchone()
+            if current is None:
+                raise NotFoundError(f"collection {collection_id!r} does not exist")
+            if name is not None:
+                clash = self._find(conn, current[0], current[1], name)
+                if clash is not None and clash.id != collection_id:
+                    raise UniqueConstraintError(f"collection {name!r} already exists")
+                conn.execute("UPDATE collections SET name = ? WHERE id = ?", (name, collection_id))
+            if metadata is not None:
+                conn.execute(
+                    "UPDATE collections SET metadata = ? WHERE id = ?",
+                    (encode_metadata(metadata), collection_id),
+                )
+            if configuration is not None:
+                conn.execute(
+                    "UPDATE collections SET configuration = ? WHERE id = ?",
+                    (json.dumps(configuration), collection_id),
+                )
+        return self.get_collection_by_id(collection_id)
+
+    # -- writes (call inside `transaction()`) -----------------------------------------
+
+    @staticmethod
+    def next_seq(conn: sqlite3.Connection, collection_id: str) -> int:
+        row = conn.execute(
+            "UPDATE collections SET seq = seq + 1 WHERE id = ? RETURNING seq", (collection_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"collection {collection_id!r} does not exist (it was deleted)")
+        return int(row[0])
+
+    @staticmethod
+    def set_dimension(conn: sqlite3.Connection, collection_id: str, dimension: int) -> None:
+        conn.execute(
+            "UPDATE collections SET dimension = ? WHERE id = ? AND dimension IS NULL",
+            (dimension, collection_id),
+        )
+
+    @staticmethod
+    def collection_state(conn: sqlite3.Connection, collection_id: str) -> tuple[int | None, int]:
+        """(dimension, seq) read inside the current transaction."""
+        row = conn.execute(
+            "SELECT dimension, seq FROM collections WHERE id = ?", (collection_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"collection {collection_id!r} does not exist (it was deleted)")
+        return row[0], int(row[1])
+
+    @staticmethod
+    def existing(
+        conn: sqlite3.Connection, collection_id: str, ids: Sequence[str]
+    ) -> dict[str, StoredRecord]:
+        found: dict[str, StoredRecord] = {}
+        for start in range(0, len(ids), _CHUNK):
+            part = ids[start : start + _CHUNK]
+            marks = ",".join("?" * len(part))
+            for rid, rec_id, doc, md in conn.execute(
+                f"SELECT rid, id, document, metadata FROM records"
+                f" WHERE collection_id = ? AND id IN ({marks})",
+                (collection_id, *part),
+            ):
+                found[rec_id] = StoredRecord(rid, rec_id, doc, decode_metadata(md))
+        return found
+
+    @staticmethod
+    def allocate_rids(conn: sqlite3.Connection, count: int) -> range:
+        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'").fetchone()
+        start = (int(row[0]) if row else 0) + 1
+        return range(start, start + count)
+
+    @staticmethod
+    def insert_records(
+        conn: sqlite3.Connection,
+        collection_id: str,
+        rids: Sequence[int],
+        ids: Sequence[str],
+        documents: Sequence[str | None],
+        metadatas: Sequence[dict[str, Any] | None],
+        vectors: npt.NDArray[np.float32],
+    ) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype="<f4")
+        conn.executemany(
+            "INSERT INTO records (rid, collection_id, id, document, metadata, embedding)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            zip(
+                rids,
+                _repeat(collection_id, len(rids)),
+                ids,
+                documents,
+                (encode_metadata(m) for m in metadatas),
+                (v.tobytes() for v in vectors),
+                strict=True,
+            ),
+        )
+        conn.executemany(
+            _INSERT_METADATA,
+            (
+                row
+                for rid, md in zip(rids, metadatas, strict=True)
+                for row in metadata_rows(rid, md)
+            ),
+        )
+
+    @staticmethod
+    def update_in_place(
+        conn: sqlite3.Connection,
+        rid: int,
+        document: str | None,
+        metadata: dict[str, Any] | None,
+        old_metadata: dict[str, Any] | None,
+    ) -> None:
+        """Change a record's document and metadata, keeping its vector (and rid)."""
+        conn.execute(
+            "UPDATE records SET document = ?, metadata = ? WHERE rid = ?",
+            (document, encode_metadata(metadata), rid),
+        )
+        conn.executemany(_DELETE_METADATA, metadata_rows(rid, old_metadata))
+        conn.executemany(_INSERT_METADATA, metadata_rows(rid, metadata))
+
+    @staticmethod
+    def delete_records(
+        conn: sqlite3.Connection,
+        collection_id: str,
+        records: Sequence[tuple[int, dict[str, Any] | None]],
+        seq: int,
+    ) -> None:
+        """Delete (rid, metadata) records and log their vectors as deleted at `seq`."""
+        conn.executemany(
+            _DELETE_METADATA, (row for rid, md in records for row in metadata_rows(rid, md))
+        )
+        conn.executemany("DELETE FROM records WHERE rid = ?", ((rid,) for rid, _ in records))
+        conn.executemany(
+            "INSERT INTO deletions (seq, collection_id, rid) VALUES (?, ?, ?)",
+            ((seq, collection_id, rid) for rid, _ in records),
+        )
+
+    # -- reads -------------------------------------------------------------------------
+
+    def seq_of(self, collection_id: str) -> tuple[int, int]:
+        """(seq, log_floor) of a collection as committed now."""
+        with self.lock:
+            row = self.conn.execute(
+                "SELECT seq, log_floor FROM collections WHERE id = ?", (collection_id,)
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(f"collection {collection_id!r} does not exist (it was deleted)")
+        return int(row[0]), int(row[1])
+
+    def vectors_after(
+        self, collection_id: str, after_rid: int, dimension: int
+    ) -> tuple[Rids, npt.NDArray[np.float32]]:
+        """Every vector of the collection with rid > after_rid, in rid order."""
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT rid, embedding FROM records WHERE rid > ? AND collection_id = ?"
+                " ORDER BY rid",
+                (after_rid, collection_id),
+            ).fetchall()
+        rids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        blob = b"".join(r[1] for r in rows)
+        vectors = np.frombuffer(blob, dtype="<f4").astype(np.float32, copy=False)
+        return rids, vectors.reshape(len(rows), dimension)
+
+    def vectors_of(self, rids: Sequence[int], dimension: int) -> npt.NDArray[np.float32]:
+        """Stored vectors of `rids`, in the order given."""
+        by_rid: dict[int, bytes] = {}
+        with self.lock:
+            for start in range(0, len(rids), _CHUNK):
+                part = [int(r) for r in rids[start : start + _CHUNK]]
+                marks = ",".join("?" * len(part))
+                by_rid.update(
+                    self.conn.execute(
+                        f"SELECT rid, embedding FROM records WHERE rid IN ({marks})", part
+                    ).fetchall()
+                )
+        blob = b"".join(by_rid[int(r)] for r in rids)
+        return np.frombuffer(blob, dtype="<f4").astype(np.float32).reshape(len(rids), dimension)
+
+    def deletions_after(self, collection_id: str, seq: int) -> Rids:
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT rid FROM deletions WHERE collection_id = ? AND seq > ?",
+                (collection_id, seq),
+            ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def prune_deletions(self, collection_id: str, up_to_seq: int) -> None:
+        """Forget deletions an index snapshot covers; later readers older than the floor
+        rebuild instead of replaying."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT log_floor FROM collections WHERE id = ?", (collection_id,)
+            ).fetchone()
+            if row is None or up_to_seq <= int(row[0]):
+                return
+            conn.execute(
+                "DELETE FROM deletions WHERE collection_id = ? AND seq <= ?",
+                (collection_id, up_to_seq),
+            )
+            conn.execute(
+                "UPDATE collections SET log_floor = ? WHERE id = ?", (up_to_seq, collection_id)
+            )
+
+    def matching_rids(self, collection_id: str, condition: str, params: Sequence[Any]) -> Rids:
+        with self.lock:
+            rows = self.conn.execute(
+                f"SELECT r.rid FROM records r WHERE r.collection_id = ? AND ({condition})",
+                (collection_id, *params),
+            ).fetchall()
+        rids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        rids.sort()
+        return rids
+
+    def count(self, collection_id: str) -> int:
+        with self.lock:
+            row = self.conn.execute(
+                "SELECT count(*) FROM records WHERE collection_id = ?", (collection_id,)
+            ).fetchone()
+        return int(row[0])
+
+    def records_by_rid(
+        self, rids: Iterable[int], with_embeddings: bool
+    ) -> dict[int, tuple[Any, ...]]:
+        """rid → (id, document, metadata JSON[, embedding blob])."""
+        columns = "rid, id, document, metadata" + (", embedding" if with_embeddings else "")
+        wanted = [int(r) for r in rids]
+        out: dict[int, tuple[Any, ...]] = {}
+        with self.lock:
+            for start in range(0, len(wanted), _CHUNK):
+                part = wanted[start : start + _CHUNK]
+                marks = ",".join("?" * len(part))
+                for row in self.conn.execute(
+                    f"SELECT {columns} FROM records WHERE rid IN ({marks})", part
+                ):
+                    out[row[0]] = row[1:]
+        return out
+
+    def select_records(
+        self,
+        collection_id: str,
+        *,
+        ids: Sequence[str] | None,
+        condition: str | None,
+        params: Sequence[Any],
+        limit: int | None,
+        offset: int | None,
+        with_embeddings: bool,
+    ) -> list[tuple[Any, ...]]:
+        """Rows (rid, id, document, metadata[, embedding]) in rid order, paginated."""
+        columns = "r.rid, r.id, r.document, r.metadata" + (
+            ", r.embedding" if with_embeddings else ""
+        )
+        where = ["r.collection_id = ?"]
+        args: list[Any] = [collection_id]
+        if ids is not None:
+            where.append("r.id IN (SELECT value FROM json_each(?))")
+            args.append(json.dumps(list(ids)))
+        if condition:
+            where.append(f"({condition})")
+            args.extend(params)
+        sql = (
+            f"SELECT {columns} FROM records r WHERE {' AND '.join(where)}"
+            " ORDER BY r.rid LIMIT ? OFFSET ?"
+        )
+        args.extend([-1 if limit is None else limit, offset or 0])
+        with self.lock:
+            return self.conn.execute(sql, args).fetchall()
+
+
+def _repeat(value: str, count: int) -> Iterator[str]:
+    for _ in range(count):
+        yield value
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (triggers contain `;` inside BEGIN … END)."""
+    statements: list[str] = []
+    current: list[str] = []
+    for line in script.splitlines():
+        stripped = line.strip()
+        if not current and (not stripped or stripped.startswith("--")):
+            continue
+        current.append(line)
+        candidate = "\n".join(current)
+        if stripped.endswith(";") and sqlite3.complete_statement(candidate):
+            statements.append(candidate)
+            current = []
+    if current and "\n".join(current).strip():
+        statements.append("\n".join(current))
+    return statements

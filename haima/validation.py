@@ -1,0 +1,228 @@
+"""Input validation shared by every client: each check names the field and the problem."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from haima.errors import DimensionMismatchError, DuplicateIDError, InvalidArgumentError
+from haima.types import IncludeField, Metadata, MetadataInput, Vectors
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
+_INCLUDE_FIELDS = ("documents", "metadatas", "embeddings", "distances", "uris", "data")
+
+
+def collection_name(name: Any) -> str:
+    if not isinstance(name, str):
+        raise InvalidArgumentError(f"name: expected a string, got {type(name).__name__}")
+    if not _NAME_RE.match(name) or ".." in name:
+        raise InvalidArgumentError(
+            f"name: {name!r} is not a valid collection name: use 3-512 characters from "
+            "[A-Za-z0-9._-], starting and ending with a letter or digit, without '..'"
+        )
+    return name
+
+
+def ids(value: Any, field: str = "ids") -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, Sequence):
+        raise InvalidArgumentError(
+            f"{field}: expected a list of strings, got {type(value).__name__}"
+        )
+    out: list[str] = []
+    seen: set[str] = set()
+    duplicates: list[str] = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise InvalidArgumentError(
+                f"{field}[{i}]: expected a string, got {type(item).__name__}"
+            )
+        if not item:
+            raise InvalidArgumentError(f"{field}[{i}]: ids must be non-empty strings")
+        if item in seen:
+            duplicates.append(item)
+        seen.add(item)
+        out.append(item)
+    if duplicates:
+        shown = ", ".join(repr(d) for d in duplicates[:5])
+        more = f" and {len(duplicates) - 5} more" if len(duplicates) > 5 else ""
+        raise DuplicateIDError(f"{field}: duplicate ids in one call: {shown}{more}")
+    return out
+
+
+def embeddings(value: Any, count: int, dimension: int | None, field: str = "embeddings") -> Vectors:
+    """A (count, dim) float32 array: finite, of the collection's dimension."""
+    if isinstance(value, np.ndarray) and value.ndim == 1 and count == 1:
+        value = value.reshape(1, -1)
+    try:
+        array = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(
+            f"{field}: expected a list of equal-length lists of numbers ({exc})"
+        ) from exc
+    if array.ndim == 1 and count == 1 and array.size > 0 and not isinstance(value[0], Sequence):
+        array = array.reshape(1, -1)
+    if array.ndim != 2:
+        raise InvalidArgumentError(
+            f"{field}: expected a list of vectors, got an array of shape {array.shape}"
+        )
+    if array.shape[0] != count:
+        raise InvalidArgumentError(f"{field}: got {array.shape[0]} embeddings for {count} ids")
+    if array.shape[1] == 0:
+        raise InvalidArgumentError(f"{field}: embeddings must not be empty")
+    if dimension is not None and array.shape[1] != dimension:
+        raise DimensionMismatchError(
+            f"{field}: expected dimension {dimension}, got {array.shape[1]}"
+        )
+    finite = np.isfinite(array).all(axis=1)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise InvalidArgumentError(f"{field}[{bad}]: contains NaN or infinite values")
+    return np.ascontiguousarray(array)
+
+
+def documents(value: Any, count: int, field: str = "documents") -> list[str | None]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, Sequence):
+        raise InvalidArgumentError(
+            f"{field}: expected a list of strings, got {type(value).__name__}"
+        )
+    if len(value) != count:
+        raise InvalidArgumentError(f"{field}: got {len(value)} documents for {count} ids")
+    for i, doc in enumerate(value):
+        if doc is not None and not isinstance(doc, str):
+            raise InvalidArgumentError(f"{field}[{i}]: expected a string, got {type(doc).__name__}")
+    return list(value)
+
+
+def metadatas(
+    value: Any, count: int, field: str = "metadatas", allow_none_values: bool = False
+) -> list[dict[str, Any] | None]:
+    """Validate record metadata. With `allow_none_values` (update), None removes a key."""
+    if isinstance(value, Mapping):
+        value = [value]
+    if not isinstance(value, Sequence):
+        raise InvalidArgumentError(f"{field}: expected a list of dicts, got {type(value).__name__}")
+    if len(value) != count:
+        raise InvalidArgumentError(f"{field}: got {len(value)} metadatas for {count} ids")
+    out: list[dict[str, Any] | None] = []
+    for i, md in enumerate(value):
+        out.append(None if md is None else metadata(md, f"{field}[{i}]", allow_none_values))
+    return out
+
+
+def metadata(md: Any, field: str, allow_none_values: bool = False) -> dict[str, Any]:
+    if not isinstance(md, Mapping):
+        raise InvalidArgumentError(f"{field}: expected a dict, got {type(md).__name__}")
+    out: dict[str, Any] = {}
+    for key, val in md.items():
+        path = f"{field}.{key}"
+        if not isinstance(key, str) or not key:
+            raise InvalidArgumentError(f"{field}: keys must be non-empty strings, got {key!r}")
+        if key.startswith("$"):
+            raise InvalidArgumentError(f"{path}: keys must not start with '$'")
+        if val is None:
+            if allow_none_values:
+                out[key] = None
+            continue
+        out[key] = metadata_value(val, path)
+    return out
+
+
+def metadata_value(val: Any, path: str) -> Any:
+    if isinstance(val, (str, bool, int)):
+        return val
+    if isinstance(val, float):
+        if not math.isfinite(val):
+            raise InvalidArgumentError(f"{path}: NaN and infinite floats are not allowed")
+        return val
+    if isinstance(val, (list, tuple)):
+        if not val:
+            raise InvalidArgumentError(f"{path}: list values must not be empty")
+        kinds = {_scalar_kind(item, f"{path}[{i}]") for i, item in enumerate(val)}
+        if len(kinds) > 1:
+            raise InvalidArgumentError(
+                f"{path}: list elements must all be of one type (str, number or bool), "
+                f"got {', '.join(sorted(kinds))}"
+            )
+        return list(val)
+    if isinstance(val, Mapping):
+        raise InvalidArgumentError(
+            f"{path}: nested dicts are not allowed; metadata values are str, int, float, bool "
+            "or a list of one of those"
+        )
+    if isinstance(val, (np.integer, np.floating)):
+        return metadata_value(val.item(), path)
+    raise InvalidArgumentError(
+        f"{path}: expected str, int, float, bool or a list of them, got {type(val).__name__}"
+    )
+
+
+def _scalar_kind(item: Any, path: str) -> str:
+    if isinstance(item, bool):
+        return "bool"
+    if isinstance(item, (int, float)):
+        if isinstance(item, float) and not math.isfinite(item):
+            raise InvalidArgumentError(f"{path}: NaN and infinite floats are not allowed")
+        return "number"
+    if isinstance(item, str):
+        return "str"
+    raise InvalidArgumentError(
+        f"{path}: list elements must be str, int, float or bool, got {type(item).__name__}"
+    )
+
+
+def collection_metadata(md: Any, field: str = "metadata") -> Metadata | None:
+    if md is None:
+        return None
+    if isinstance(md, Mapping) and not md:
+        raise InvalidArgumentError(f"{field}: expected a non-empty dict or None, got {{}}")
+    return metadata(md, field)
+
+
+def include(
+    value: Any, allowed_distances: bool, field: str = "include"
+) -> tuple[IncludeField, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise InvalidArgumentError(f"{field}: expected a list of field names")
+    out: list[IncludeField] = []
+    for item in value:
+        if item not in _INCLUDE_FIELDS:
+            raise InvalidArgumentError(
+                f"{field}: unknown field {item!r} (expected some of {', '.join(_INCLUDE_FIELDS)})"
+            )
+        if item == "distances" and not allowed_distances:
+            raise InvalidArgumentError(f"{field}: 'distances' is only available from query()")
+        out.append(item)
+    return tuple(out)
+
+
+def non_negative_int(value: Any, field: str, allow_none: bool = True) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InvalidArgumentError(f"{field}: expected a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def positive_int(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InvalidArgumentError(f"{field}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def merged_metadata(old: Metadata | None, change: MetadataInput) -> Metadata | None:
+    """Chroma's update semantics: given keys replace, None removes a key, others stay."""
+    merged: dict[str, Any] = dict(old or {})
+    for key, val in change.items():
+        if val is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = val
+    return merged or None

@@ -1,0 +1,319 @@
+"""The API contract, run against every client kind (see the `client` fixture)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import haima
+from tests.conftest import ClientFactory, random_vectors
+
+DIM = 8
+
+
+def _collection(client: haima.Client, name: str = "docs", **kwargs: object) -> haima.Collection:
+    return client.create_collection(name, embedding_function=None, **kwargs)  # type: ignore[arg-type]
+
+
+def _fill(col: haima.Collection, n: int = 20) -> np.ndarray:
+    vectors = random_vectors(n, DIM)
+    col.add(
+        ids=[f"id{i}" for i in range(n)],
+        embeddings=vectors,
+        documents=[f"document number {i}" for i in range(n)],
+        metadatas=[{"i": i, "parity": "even" if i % 2 == 0 else "odd"} for i in range(n)],
+    )
+    return vectors
+
+
+# -- collections ------------------------------------------------------------------------------
+
+
+def test_create_get_list_delete_collections(client: haima.Client) -> None:
+    col = _collection(client, "first", metadata={"topic": "news"})
+    assert col.name == "first" and col.metadata == {"topic": "news"}
+    _collection(client, "second")
+    assert client.get_collection("first", embedding_function=None).id == col.id
+    assert [c.name for c in client.list_collections()] == ["first", "second"]
+    assert [c.name for c in client.list_collections(limit=1, offset=1)] == ["second"]
+    assert client.count_collections() == 2
+    client.delete_collection("first")
+    assert [c.name for c in client.list_collections()] == ["second"]
+    with pytest.raises(haima.NotFoundError):
+        client.get_collection("first")
+
+
+def test_create_existing_collection_is_an_error_unless_get_or_create(client: haima.Client) -> None:
+    col = _collection(client, "dup")
+    with pytest.raises(haima.UniqueConstraintError):
+        _collection(client, "dup")
+    again = client.get_or_create_collection("dup", embedding_function=None)
+    assert again.id == col.id
+    assert client.create_collection("dup", get_or_create=True, embedding_function=None).id == col.id
+
+
+def test_modify_renames_and_replaces_metadata(client: haima.Client) -> None:
+    col = _collection(client, "old-name")
+    _fill(col, 5)
+    col.modify(name="new-name", metadata={"v": 2})
+    assert col.name == "new-name"
+    fetched = client.get_collection("new-name", embedding_function=None)
+    assert fetched.metadata == {"v": 2} and fetched.count() == 5
+    with pytest.raises(haima.NotFoundError):
+        client.get_collection("old-name")
+
+
+def test_modify_configuration_changes_search_settings_not_metric(client: haima.Client) -> None:
+    col = _collection(client, configuration={"hnsw": {"space": "l2", "ef_search": 50}})
+    assert col.configuration["metric"] == "l2"
+    col.modify(configuration={"hnsw": {"ef_search": 200}})
+    assert col.configuration["index"]["ef_search"] == 200
+    with pytest.raises(haima.InvalidArgumentError, match="metric"):
+        col.modify(configuration={"metric": "cosine"})
+
+
+def test_chroma_metadata_space_sets_metric(client: haima.Client) -> None:
+    col = _collection(client, metadata={"hnsw:space": "ip"})
+    assert col.configuration["metric"] == "ip"
+
+
+def test_heartbeat_and_reset_guard(client: haima.Client) -> None:
+    assert client.heartbeat() > 0
+    with pytest.raises(haima.ResetNotAllowedError):
+        client.reset()
+
+
+def test_reset_when_allowed() -> None:
+    client = haima.Client(haima.Settings(allow_reset=True))
+    _collection(client, "gone")
+    assert client.reset() is True
+    assert client.list_collections() == []
+    client.close()
+
+
+def test_databases_are_separate_namespaces(client: haima.Client) -> None:
+    _collection(client, "shared-name")
+    client.create_database("other")
+    client.set_database("other")
+    assert client.list_collections() == []
+    col = _collection(client, "shared-name")
+    _fill(col, 3)
+    client.set_database("default_database")
+    assert client.get_collection("shared-name", embedding_function=None).count() == 0
+
+
+# -- records ----------------------------------------------------------------------------------
+
+
+def test_add_get_count_and_include(client: haima.Client) -> None:
+    col = _collection(client)
+    vectors = _fill(col)
+    assert col.count() == 20
+    got = col.get(ids=["id3", "id1"], include=["documents", "metadatas", "embeddings"])
+    assert got["ids"] == ["id3", "id1"]
+    assert got["documents"] == ["document number 3", "document number 1"]
+    assert got["metadatas"] == [{"i": 3, "parity": "odd"}, {"i": 1, "parity": "odd"}]
+    assert got["embeddings"] is not None
+    np.testing.assert_allclose(got["embeddings"], vectors[[3, 1]])
+    plain = col.get(ids="id2")
+    assert plain["embeddings"] is None and plain["included"] == ["documents", "metadatas"]
+
+
+def test_get_pagination_in_insertion_order(client: haima.Client) -> None:
+    col = _collection(client)
+    _fill(col)
+    page = col.get(limit=5, offset=10)
+    assert page["ids"] == [f"id{i}" for i in range(10, 15)]
+    assert col.get(offset=18)["ids"] == ["id18", "id19"]
+    assert col.peek(3)["ids"] == ["id0", "id1", "id2"]
+
+
+def test_get_with_filters(client: haima.Client) -> None:
+    col = _collection(client)
+    _fill(col)
+    got = col.get(where={"$and": [{"parity": "even"}, {"i": {"$gte": 10}}]})
+    assert got["ids"] == ["id10", "id12", "id14", "id16", "id18"]
+    got = col.get(where_document={"$contains": "number 1"})
+    assert set(got["ids"]) == {"id1"} | {f"id{i}" for i in range(10, 20)}
+    got = col.get(ids=["id1", "id2", "id3"], where={"parity": "odd"})
+    assert got["ids"] == ["id1", "id3"]
+
+
+def test_query_nearest_and_distances(client: haima.Client) -> None:
+    col = _collection(client, configuration={"metric": "l2"})
+    vectors = _fill(col)
+    res = col.query(query_embeddings=vectors[[4, 7]], n_results=3)
+    assert [ids[0] for ids in res["ids"]] == ["id4", "id7"]
+    assert res["distances"] is not None
+    expected = ((vectors - vectors[4]) ** 2).sum(axis=1)
+    np.testing.assert_allclose(res["distances"][0], np.sort(expected)[:3], rtol=1e-4, atol=1e-5)
+    assert res["documents"] is not None and res["documents"][0][0] == "document number 4"
+
+
+@pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
+def test_distance_conventions(client: haima.Client, metric: str) -> None:
+    col = _collection(client, configuration={"metric": metric})
+    a = np.array([[3.0, 4.0] + [0.0] * (DIM - 2)], dtype=np.float32)
+    b = np.array([[4.0, 3.0] + [0.0] * (DIM - 2)], dtype=np.float32)
+    col.add(ids=["a"], embeddings=a)
+    d = col.query(query_embeddings=b, n_results=1)["distances"]
+    assert d is not None
+    dot = float((a * b).sum())
+    expected = {
+        "cosine": 1 - dot / 25.0,
+        "ip": 1 - dot,
+        "l2": float(((a - b) ** 2).sum()),
+    }[metric]
+    assert d[0][0] == pytest.approx(expected, rel=1e-5, abs=1e-5)
+
+
+def test_query_with_where_and_more_results_than_matches(client: haima.Client) -> None:
+    col = _collection(client)
+    vectors = _fill(col)
+    res = col.query(query_embeddings=vectors[0], n_results=50, where={"i": {"$in": [1, 2, 3]}})
+    assert sorted(res["ids"][0]) == ["id1", "id2", "id3"]
+    res = col.query(query_embeddings=vectors[:2], n_results=100)
+    assert all(len(ids) == 20 for ids in res["ids"])
+    empty = col.query(query_embeddings=vectors[0], where={"i": {"$gt": 1000}})
+    assert empty["ids"] == [[]]
+
+
+def test_query_include_embeddings(client: haima.Client) -> None:
+    col = _collection(client)
+    vectors = _fill(col, 5)
+    res = col.query(query_embeddings=vectors[2], n_results=1, include=["embeddings"])
+    assert res["ids"] == [["id2"]] and res["distances"] is None and res["documents"] is None
+    assert res["embeddings"] is not None
+    np.testing.assert_allclose(res["embeddings"][0][0], vectors[2])
+
+
+def test_update_merges_metadata_and_keeps_other_fields(client: haima.Client) -> None:
+    col = _collection(client)
+    vectors = _fill(col, 4)
+    col.update(ids=["id1"], metadatas=[{"parity": "changed", "new": True, "i": None}])
+    got = col.get(ids=["id1"], include=["documents", "metadatas", "embeddings"])
+    assert got["metadatas"] == [{"parity": "changed", "new": True}]
+    assert got["documents"] == ["document number 1"]
+    np.testing.assert_allclose(got["embeddings"][0], vectors[1])  # type: ignore[index]
+    col.update(ids="id2", documents="rewritten")
+    assert col.get(ids="id2")["documents"] == ["rewritten"]
+
+
+def test_update_embedding_moves_the_record(client: haima.Client) -> None:
+    col = _collection(client)
+    vectors = _fill(col, 10)
+    col.update(ids=["id0"], embeddings=[vectors[9] * 1.01])
+    res = col.query(query_embeddings=vectors[0], n_results=10)
+    assert res["ids"][0][0] != "id0"
+    res = col.query(query_embeddings=vectors[9], n_results=2)
+    assert set(res["ids"][0]) == {"id9", "id0"}
+    assert col.count() == 10
+
+
+def test_update_of_missing_id_fails_and_writes_nothing(client: haima.Client) -> None:
+    col = _collection(client)
+    _fill(col, 3)
+    with pytest.raises(haima.NotFoundError, match="nope"):
+        col.update(ids=["id0", "nope"], metadatas=[{"x": 1}, {"x": 2}])
+    assert col.get(ids=["id0"])["metadatas"] == [{"i": 0, "parity": "even"}]
+
+
+def test_upsert_adds_new_and_updates_existing(client: haima.Client) -> None:
+    col = _collection(client)
+    vectors = _fill(col, 3)
+    col.upsert(
+        ids=["id1", "fresh"],
+        embeddings=vectors[[2, 0]],
+        metadatas=[{"parity": "upserted"}, {"k": "v"}],
+        documents=["doc one", "doc fresh"],
+    )
+    assert col.count() == 4
+    got = col.get(ids=["id1", "fresh"])
+    assert got["metadatas"] == [{"i": 1, "parity": "upserted"}, {"k": "v"}]
+    assert got["documents"] == ["doc one", "doc fresh"]
+    assert set(col.query(query_embeddings=vectors[2], n_results=2)["ids"][0]) == {"id1", "id2"}
+
+
+def test_add_existing_id_is_rejected_whole(client: haima.Client) -> None:
+    col = _collection(client)
+    vectors = _fill(col, 3)
+    with pytest.raises(haima.DuplicateIDError, match="id1"):
+        col.add(ids=["brand-new", "id1"], embeddings=vectors[:2])
+    assert col.count() == 3 and col.get(ids=["brand-new"])["ids"] == []
+
+
+def test_delete_by_ids_where_and_document(client: haima.Client) -> None:
+    col = _collection(client)
+    vectors = _fill(col)
+    col.delete(ids=["id0", "id1"])
+    col.delete(where={"parity": "odd", "i": {"$lt": 10}})
+    col.delete(where_document={"$contains": "number 19"})
+    remaining = set(col.get()["ids"])
+    expected = {f"id{i}" for i in range(2, 19)} - {f"id{i}" for i in (3, 5, 7, 9)}
+    assert remaining == expected
+    res = col.query(query_embeddings=vectors[0], n_results=20)
+    assert set(res["ids"][0]) == expected
+    col.delete(ids=["id2", "id4"], where={"i": 4})
+    assert "id2" in col.get()["ids"] and "id4" not in col.get()["ids"]
+    with pytest.raises(haima.InvalidArgumentError):
+        col.delete()
+
+
+def test_delete_collection_then_use_stale_handle(client: haima.Client) -> None:
+    col = _collection(client)
+    _fill(col, 2)
+    client.delete_collection("docs")
+    with pytest.raises(haima.NotFoundError):
+        col.count()
+
+
+def test_list_metadata_values_and_contains(client: haima.Client) -> None:
+    col = _collection(client)
+    col.add(
+        ids=["a", "b", "c"],
+        embeddings=random_vectors(3, DIM),
+        metadatas=[{"tags": ["x", "y"]}, {"tags": ["y"]}, {"n": [1, 2, 3]}],
+    )
+    assert col.get(where={"tags": {"$contains": "x"}})["ids"] == ["a"]
+    assert col.get(where={"tags": {"$contains": "y"}})["ids"] == ["a", "b"]
+    assert col.get(where={"n": {"$contains": 2}})["ids"] == ["c"]
+    assert col.get(ids=["a"])["metadatas"] == [{"tags": ["x", "y"]}]
+
+
+def test_chinese_document_contains(client: haima.Client) -> None:
+    col = _collection(client)
+    col.add(
+        ids=["bj", "sh", "en"],
+        embeddings=random_vectors(3, DIM),
+        documents=["我爱北京天安门", "上海是一座城市", "Beijing and Shanghai"],
+    )
+    assert col.get(where_document={"$contains": "北京"})["ids"] == ["bj"]
+    assert col.get(where_document={"$contains": "城市"})["ids"] == ["sh"]
+    assert col.get(where_document={"$contains": "一座城"})["ids"] == ["sh"]
+    assert col.get(where_document={"$not_contains": "北京"})["ids"] == ["sh", "en"]
+    assert col.get(where_document={"$regex": "^Bei.*hai$"})["ids"] == ["en"]
+
+
+def test_persistent_data_survives_reopen(make_client: ClientFactory, client_kind: str) -> None:
+    first = make_client()
+    col = _collection(first, configuration={"index": {"type": "hnsw"}})
+    vectors = _fill(col, 30)
+    col.delete(ids=["id5"])
+    col.build_index()
+    if client_kind == "persistent":
+        first.close()
+    again = make_client().get_collection("docs", embedding_function=None)
+    assert again.count() == 29
+    res = again.query(query_embeddings=vectors[6], n_results=1)
+    assert res["ids"] == [["id6"]]
+    assert "id5" not in again.query(query_embeddings=vectors[5], n_results=29)["ids"][0]
+
+
+def test_context_manager_closes(tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "ctx"
+    with haima.PersistentClient(path) as c:
+        _fill(_collection(c), 5)
+    with haima.PersistentClient(path) as c:
+        assert c.get_collection("docs", embedding_function=None).count() == 5
