@@ -63,9 +63,9 @@ def make_db(records: Sequence[Record]) -> sqlite3.Connection:
     )
     for rid, (metadata, document) in enumerate(records, start=1):
         conn.execute(
-            "INSERT INTO records (rid, collection_id, id, document, metadata, embedding)"
-            " VALUES (?, 'c1', ?, ?, ?, ?)",
-            (rid, f"id{rid}", document, json.dumps(metadata) if metadata else None, b"\0" * 4),
+            "INSERT INTO records (rid, collection_id, id, document, metadata)"
+            " VALUES (?, 'c1', ?, ?, ?)",
+            (rid, f"id{rid}", document, json.dumps(metadata) if metadata else None),
         )
         conn.executemany(
             "INSERT INTO metadata_index (rid, key, kind, value, in_list) VALUES (?, ?, ?, ?, ?)",

@@ -32,7 +32,7 @@ from haima.errors import (
 from haima.filters import Filter, combine, parse_where, parse_where_document, to_sql
 from haima.index.collection_index import CollectionIndex, PartPlan
 from haima.index.faiss_index import Rids, SearchTuning, Vectors, prepare
-from haima.index.snapshot import SnapshotError, read_snapshot, write_snapshot
+from haima.index.snapshot import Snapshot, SnapshotError, write_snapshot
 from haima.settings import Settings
 from haima.storage.sqlite import (
     DEFAULT_DATABASE,
@@ -548,12 +548,13 @@ class LocalBackend:
             path = self._snapshot_path(row.id)
             if path.exists():
                 try:
-                    header, arrays = read_snapshot(path)
-                    if header["dim"] != row.dimension or header["metric"] != config.metric:
-                        raise SnapshotError("dimension or metric differs from the collection's")
-                    if int(header["seq"]) < row.log_floor:
-                        raise SnapshotError("older than the deletion log")
-                    index = CollectionIndex.from_arrays(config.index, header, arrays)
+                    with Snapshot(path) as snapshot:
+                        header = snapshot.fields
+                        if header["dim"] != row.dimension or header["metric"] != config.metric:
+                            raise SnapshotError("dimension or metric differs from the collection's")
+                        if int(header["seq"]) < row.log_floor:
+                            raise SnapshotError("older than the deletion log")
+                        index = CollectionIndex.from_snapshot(config.index, snapshot)
                     index.dirty = False
                     if index.main is not None and index.target_kind() != index.main.kind:
                         index.reconfigure(config.index)

@@ -12,6 +12,7 @@ import os
 import struct
 import tempfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,29 +61,92 @@ def write_snapshot(path: Path, header: dict[str, Any], arrays: dict[str, npt.NDA
     _fsync_dir(path.parent)
 
 
-def read_header(path: Path) -> dict[str, Any]:
-    with open(path, "rb") as src:
-        return _header(src.read(len(MAGIC) + 8), src, path)["fields"]  # type: ignore[no-any-return]
+class Snapshot:
+    """An open snapshot file: header fields now, arrays on demand, each CRC-checked.
 
+    `read_into` fills a caller's buffer (e.g. FAISS's own storage) straight from the
+    file, so a large index is touched in memory once (first touches of fresh memory cost
+    ~0.4 s per 150 MB on this machine: each copy counts)."""
 
-def read_snapshot(path: Path) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SnapshotError(f"{path}: {exc}") from exc
-    with open(path, "rb") as src:
-        meta = _header(src.read(len(MAGIC) + 8), src, path)
-    start = len(MAGIC) + 8 + meta["_head_len"]
-    arrays: dict[str, npt.NDArray[Any]] = {}
-    for entry in meta["arrays"]:
-        begin = start + entry["offset"]
-        chunk = raw[begin : begin + entry["nbytes"]]
-        if len(chunk) != entry["nbytes"] or zlib.crc32(chunk) != entry["crc32"]:
-            raise SnapshotError(f"{path}: array {entry['name']!r} is truncated or corrupt")
-        arrays[entry["name"]] = np.frombuffer(chunk, dtype=np.dtype(entry["dtype"])).reshape(
-            entry["shape"]
-        )
-    return meta["fields"], arrays
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            raise SnapshotError(f"{path}: {exc}") from exc
+        try:
+            meta = _header(self._file.read(len(MAGIC) + 8), self._file, path)
+        except BaseException:
+            self._file.close()
+            raise
+        self._start = len(MAGIC) + 8 + meta["_head_len"]
+        self.fields: dict[str, Any] = meta["fields"]
+        self._entries: dict[str, dict[str, Any]] = {e["name"]: e for e in meta["arrays"]}
+
+    def __enter__(self) -> Snapshot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self._entry(name)["shape"])
+
+    def array(self, name: str) -> npt.NDArray[Any]:
+        entry = self._entry(name)
+        out = np.empty(entry["shape"], dtype=np.dtype(entry["dtype"]))
+        self.read_into(name, out)
+        return out
+
+    def read_into(self, name: str, out: npt.NDArray[Any]) -> None:
+        """Fill `out` (C-contiguous, exactly the array's size in bytes) from the file."""
+        entry = self._entry(name)
+        target = _bytes_view(out)
+        if len(target) != entry["nbytes"]:
+            raise SnapshotError(
+                f"{self.path}: array {name!r} has {entry['nbytes']} bytes, the buffer {len(target)}"
+            )
+        self._file.seek(self._start + entry["offset"])
+        got = self._file.readinto(target)
+        if got != entry["nbytes"] or zlib.crc32(target) != entry["crc32"]:
+            raise SnapshotError(f"{self.path}: array {name!r} is truncated or corrupt")
+
+    def reader(self, name: str) -> Callable[[int], bytes]:
+        """A `read(size)` function over one array's bytes, after checking its CRC in a
+        first streaming pass (so a parser never sees corrupt bytes)."""
+        entry = self._entry(name)
+        crc, remaining = 0, entry["nbytes"]
+        self._file.seek(self._start + entry["offset"])
+        while remaining:
+            chunk = self._file.read(min(remaining, 8 << 20))
+            if not chunk:
+                break
+            crc = zlib.crc32(chunk, crc)
+            remaining -= len(chunk)
+        if remaining or crc != entry["crc32"]:
+            raise SnapshotError(f"{self.path}: array {name!r} is truncated or corrupt")
+        self._file.seek(self._start + entry["offset"])
+        left = entry["nbytes"]
+
+        def read(size: int) -> bytes:
+            nonlocal left
+            data = self._file.read(min(size, left))
+            left -= len(data)
+            return data
+
+        return read
+
+    def _entry(self, name: str) -> dict[str, Any]:
+        entry = self._entries.get(name)
+        if entry is None:
+            raise SnapshotError(f"{self.path}: no array {name!r}")
+        return entry
 
 
 def _header(prefix: bytes, src: Any, path: Path) -> dict[str, Any]:

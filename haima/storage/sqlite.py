@@ -364,6 +364,11 @@ class Store:
                 " (SELECT rid FROM records WHERE collection_id = ?)",
                 (collection_id,),
             )
+            conn.execute(
+                "DELETE FROM vectors WHERE rid IN"
+                " (SELECT rid FROM records WHERE collection_id = ?)",
+                (collection_id,),
+            )
             conn.execute("DELETE FROM records WHERE collection_id = ?", (collection_id,))
             conn.execute("DELETE FROM deletions WHERE collection_id = ?", (collection_id,))
             conn.execute("DELETE FROM collections WHERE id = ?", (collection_id,))
@@ -461,17 +466,19 @@ class Store:
     ) -> None:
         vectors = np.ascontiguousarray(vectors, dtype="<f4")
         conn.executemany(
-            "INSERT INTO records (rid, collection_id, id, document, metadata, embedding)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO records (rid, collection_id, id, document, metadata) VALUES (?, ?, ?, ?, ?)",
             zip(
                 rids,
                 _repeat(collection_id, len(rids)),
                 ids,
                 documents,
                 (encode_metadata(m) for m in metadatas),
-                (v.tobytes() for v in vectors),
                 strict=True,
             ),
+        )
+        conn.executemany(
+            "INSERT INTO vectors (rid, embedding) VALUES (?, ?)",
+            zip(rids, (v.tobytes() for v in vectors), strict=True),
         )
         conn.executemany(
             _INSERT_METADATA,
@@ -510,6 +517,7 @@ class Store:
             _DELETE_METADATA, (row for rid, md in records for row in metadata_rows(rid, md))
         )
         conn.executemany("DELETE FROM records WHERE rid = ?", ((rid,) for rid, _ in records))
+        conn.executemany("DELETE FROM vectors WHERE rid = ?", ((rid,) for rid, _ in records))
         conn.executemany(
             "INSERT INTO deletions (seq, collection_id, rid) VALUES (?, ?, ?)",
             ((seq, collection_id, rid) for rid, _ in records),
@@ -533,8 +541,9 @@ class Store:
         """Every vector of the collection with rid > after_rid, in rid order."""
         with self.lock:
             rows = self.conn.execute(
-                "SELECT rid, embedding FROM records WHERE rid > ? AND collection_id = ?"
-                " ORDER BY rid",
+                "SELECT v.rid, v.embedding FROM vectors v JOIN records r ON r.rid = v.rid"
+                " WHERE v.rid > ? AND r.collection_id = ?"
+                " ORDER BY v.rid",
                 (after_rid, collection_id),
             ).fetchall()
         rids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -551,7 +560,7 @@ class Store:
                 marks = ",".join("?" * len(part))
                 by_rid.update(
                     self.conn.execute(
-                        f"SELECT rid, embedding FROM records WHERE rid IN ({marks})", part
+                        f"SELECT rid, embedding FROM vectors WHERE rid IN ({marks})", part
                     ).fetchall()
                 )
         blob = b"".join(by_rid[int(r)] for r in rids)
@@ -603,7 +612,10 @@ class Store:
         self, rids: Iterable[int], with_embeddings: bool
     ) -> dict[int, tuple[Any, ...]]:
         """rid → (id, document, metadata JSON[, embedding blob])."""
-        columns = "rid, id, document, metadata" + (", embedding" if with_embeddings else "")
+        columns = "r.rid, r.id, r.document, r.metadata" + (
+            ", v.embedding" if with_embeddings else ""
+        )
+        source = "records r" + (" JOIN vectors v ON v.rid = r.rid" if with_embeddings else "")
         wanted = [int(r) for r in rids]
         out: dict[int, tuple[Any, ...]] = {}
         with self.lock:
@@ -611,7 +623,7 @@ class Store:
                 part = wanted[start : start + _CHUNK]
                 marks = ",".join("?" * len(part))
                 for row in self.conn.execute(
-                    f"SELECT {columns} FROM records WHERE rid IN ({marks})", part
+                    f"SELECT {columns} FROM {source} WHERE r.rid IN ({marks})", part
                 ):
                     out[row[0]] = row[1:]
         return out
@@ -629,8 +641,9 @@ class Store:
     ) -> list[tuple[Any, ...]]:
         """Rows (rid, id, document, metadata[, embedding]) in rid order, paginated."""
         columns = "r.rid, r.id, r.document, r.metadata" + (
-            ", r.embedding" if with_embeddings else ""
+            ", v.embedding" if with_embeddings else ""
         )
+        source = "records r" + (" JOIN vectors v ON v.rid = r.rid" if with_embeddings else "")
         where = ["r.collection_id = ?"]
         args: list[Any] = [collection_id]
         if ids is not None:
@@ -640,7 +653,7 @@ class Store:
             where.append(f"({condition})")
             args.extend(params)
         sql = (
-            f"SELECT {columns} FROM records r WHERE {' AND '.join(where)}"
+            f"SELECT {columns} FROM {source} WHERE {' AND '.join(where)}"
             " ORDER BY r.rid LIMIT ? OFFSET ?"
         )
         args.extend([-1 if limit is None else limit, offset or 0])

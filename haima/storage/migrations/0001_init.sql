@@ -33,8 +33,14 @@ CREATE TABLE records (
     id            TEXT NOT NULL,
     document      TEXT,
     metadata      TEXT,                      -- JSON object or NULL
-    embedding     BLOB NOT NULL,             -- float32 little-endian, `dimension` values
     UNIQUE (collection_id, id)
+);
+
+-- Vectors apart from records: filters scan records, and rows without a 1.5 KB vector
+-- keep those scans small. float32 little-endian, `collections.dimension` values.
+CREATE TABLE vectors (
+    rid       INTEGER PRIMARY KEY,
+    embedding BLOB NOT NULL
 );
 
 -- One row per scalar metadata value, one per distinct element of a list value.
