@@ -13,6 +13,7 @@ from haima.errors import DimensionMismatchError, DuplicateIDError, InvalidArgume
 from haima.types import IncludeField, Metadata, MetadataInput, Vectors
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
+_PLAIN_SCALARS = frozenset({str, int, bool})
 _INCLUDE_FIELDS = ("documents", "metadatas", "embeddings", "distances", "uris", "data")
 
 
@@ -122,6 +123,10 @@ def metadata(md: Any, field: str, allow_none_values: bool = False) -> dict[str, 
         raise InvalidArgumentError(f"{field}: expected a dict, got {type(md).__name__}")
     out: dict[str, Any] = {}
     for key, val in md.items():
+        # The common case, checked cheaply: ingestion validates every record.
+        if type(key) is str and key and key[0] != "$" and type(val) in _PLAIN_SCALARS:
+            out[key] = val
+            continue
         path = f"{field}.{key}"
         if not isinstance(key, str) or not key:
             raise InvalidArgumentError(f"{field}: keys must be non-empty strings, got {key!r}")

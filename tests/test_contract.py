@@ -317,3 +317,10 @@ def test_context_manager_closes(tmp_path: object) -> None:
         _fill(_collection(c), 5)
     with haima.PersistentClient(path) as c:
         assert c.get_collection("docs", embedding_function=None).count() == 5
+
+
+def test_num_threads_setting_searches_correctly(client: haima.Client) -> None:
+    col = _collection(client, configuration={"hnsw": {"num_threads": 1}})
+    vectors = _fill(col, 12)
+    assert col.configuration["index"]["num_threads"] == 1
+    assert col.query(query_embeddings=vectors[7], n_results=1)["ids"] == [["id7"]]

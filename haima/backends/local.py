@@ -31,7 +31,7 @@ from haima.errors import (
 )
 from haima.filters import Filter, combine, parse_where, parse_where_document, to_sql
 from haima.index.collection_index import CollectionIndex, PartPlan
-from haima.index.faiss_index import Rids, SearchTuning, Vectors, prepare
+from haima.index.faiss_index import Rids, SearchTuning, Vectors, faiss_threads, prepare
 from haima.index.snapshot import Snapshot, SnapshotError, write_snapshot
 from haima.settings import Settings
 from haima.storage.sqlite import (
@@ -484,7 +484,8 @@ class LocalBackend:
                 queries = prepare(query_embeddings, index.metric)
                 tuning = SearchTuning(ef_search=config.index.ef_search, nprobe=config.index.nprobe)
                 k = min(n_results, index.live_count)
-                distances, rids = index.search(queries, k, plans, tuning)
+                with faiss_threads(config.index.num_threads):
+                    distances, rids = index.search(queries, k, plans, tuning)
             wanted = {int(r) for r in rids.ravel() if r >= 0}
             records = self.store.records_by_rid(wanted, "embeddings" in include)
         return _query_result(rids, distances, records, include, row.dimension)

@@ -110,9 +110,7 @@ def embed_documents(
     return _checked(fn(items), len(items), fn)
 
 
-def embed_queries(
-    fn: EmbeddingFunction, texts: Sequence[str], *, field: str = "texts"
-) -> Vectors:
+def embed_queries(fn: EmbeddingFunction, texts: Sequence[str], *, field: str = "texts") -> Vectors:
     """Embed query texts: `fn.embed_query` when `fn` has it, else `fn` itself."""
     if not isinstance(fn, QueryEmbeddingFunction):
         return embed_documents(fn, texts, field=field)

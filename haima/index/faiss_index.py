@@ -15,6 +15,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import importlib
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -300,6 +302,20 @@ class VectorIndex:
         out.size = len(rids)
         out.n_deleted = int(deleted.sum())
         return out
+
+
+@contextmanager
+def faiss_threads(count: int | None) -> Iterator[None]:
+    """Run FAISS with `count` OpenMP threads (None: leave FAISS's setting alone)."""
+    if count is None:
+        yield
+        return
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(count)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(previous)
 
 
 def exact_knn(

