@@ -43,7 +43,7 @@ class IndexConfig:
     #: IVF lists; None picks about 4·√n when the index is trained.
     nlist: int | None = None
     nprobe: int = 16
-    #: PQ sub-quantizers for ivf_pq; None picks dim/8 (rounded to a divisor of dim).
+    #: PQ sub-quantizers for ivf_pq; None picks dim/4 (rounded to a divisor of dim).
     pq_m: int | None = None
     pq_nbits: int = 8
     #: Vectors in `auto` mode before HNSW is built.

@@ -15,5 +15,11 @@ class Settings:
     background_indexing: bool = True
     #: SQLite's `synchronous`: FULL survives power loss; NORMAL survives process crashes.
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    #: Seconds without writes to a collection before background indexing starts, so
+    #: that bulk loads run at full speed.
+    index_delay: float = 1.0
+    #: Vectors awaiting indexing (searched exactly meanwhile) beyond which indexing
+    #: starts even while writes continue.
+    max_unindexed: int = 50_000
     #: Seconds between index snapshots while a collection keeps changing.
     snapshot_interval: float = 30.0

@@ -57,7 +57,11 @@ class _IndexSlot:
     index: CollectionIndex
     data_version: int = -1
     stale: bool = False
+    #: The collection as last read, valid while `data_version` holds (see `_for_query`).
+    row: CollectionRow | None = None
+    config: CollectionConfiguration | None = None
     last_saved: float = field(default_factory=time.monotonic)
+    last_write: float = 0.0
 
 
 class LocalBackend:
@@ -208,6 +212,8 @@ class LocalBackend:
                 collection_id, name=name, metadata=metadata, configuration=configuration
             )
             slot = self._slots.get(collection_id)
+            if slot is not None:
+                slot.row = slot.config = None
             if slot is not None and configuration is not None:
                 slot.index.reconfigure(CollectionConfiguration.from_json(configuration).index)
                 self._forget_plans(collection_id)
@@ -405,6 +411,7 @@ class LocalBackend:
             self._slots[collection_id] = slot
         if slot is None:
             return
+        slot.last_write = time.monotonic()
         if slot.index.seq == seq - 1 and not slot.stale:
             slot.index.apply(
                 rids, vectors, deleted if deleted is not None else np.zeros(0, np.int64), seq
@@ -466,10 +473,8 @@ class LocalBackend:
     ) -> QueryResult:
         filt = _parse_filters(where, where_document)
         with self.lock:
-            row = self.store.get_collection_by_id(collection_id)
-            config = CollectionConfiguration.from_json(row.configuration)
+            row, config, slot = self._for_query(collection_id)
             n_queries = len(query_embeddings)
-            slot = self._synced(collection_id, row)
             if slot is not None and query_embeddings.shape[1] != slot.index.dim:
                 raise DimensionMismatchError(
                     f"query_embeddings: expected dimension {slot.index.dim}, "
@@ -485,10 +490,36 @@ class LocalBackend:
                 tuning = SearchTuning(ef_search=config.index.ef_search, nprobe=config.index.nprobe)
                 k = min(n_results, index.live_count)
                 with faiss_threads(config.index.num_threads):
-                    distances, rids = index.search(queries, k, plans, tuning)
-            wanted = {int(r) for r in rids.ravel() if r >= 0}
-            records = self.store.records_by_rid(wanted, "embeddings" in include)
+                    distances, rids = index.search(queries, k, plans, tuning, self._loader(row))
+            records = self.store.records_by_rid(
+                {int(r) for r in rids.ravel() if r >= 0},
+                documents="documents" in include,
+                metadatas="metadatas" in include,
+                embeddings="embeddings" in include,
+            )
         return _query_result(rids, distances, records, include, row.dimension)
+
+    def _for_query(
+        self, collection_id: str
+    ) -> tuple[CollectionRow, CollectionConfiguration, _IndexSlot | None]:
+        """The collection's row, configuration and synced index. When no other connection
+        has committed since the last query, the cached row and configuration are current
+        (this process's own changes reset them), which spares two queries per search."""
+        slot = self._slots.get(collection_id)
+        if (
+            slot is not None
+            and slot.row is not None
+            and slot.config is not None
+            and not slot.stale
+            and self.store.data_version() == slot.data_version
+        ):
+            return slot.row, slot.config, slot
+        row = self.store.get_collection_by_id(collection_id)
+        config = CollectionConfiguration.from_json(row.configuration)
+        slot = self._synced(collection_id, row)
+        if slot is not None:
+            slot.row, slot.config = row, config
+        return row, config, slot
 
     def build_index(self, collection_id: str) -> None:
         """Finish the ANN index now (it is otherwise built in the background)."""
@@ -648,9 +679,12 @@ class LocalBackend:
         with self.lock:
             if self._closed:
                 return False
+            now = time.monotonic()
             for collection_id, slot in list(self._slots.items()):
                 index = slot.index
                 if not (index.pending() or index.needs_compaction()):
+                    continue
+                if not self._indexing_due(slot, now):
                     continue
                 try:
                     row = self.store.get_collection_by_id(collection_id)
@@ -665,11 +699,27 @@ class LocalBackend:
                 if not slot.index.pending():
                     self._save(collection_id)
                 return True
-            now = time.monotonic()
             for collection_id, slot in list(self._slots.items()):
                 if slot.index.dirty and now - slot.last_saved > self.settings.snapshot_interval:
                     self._save(collection_id)
         return False
+
+    def _indexing_due(self, slot: _IndexSlot, now: float) -> bool:
+        """Index once writes pause, so that a bulk load is not slowed by the indexer
+        taking the lock between its batches; but never let the exact tail grow past
+        `max_unindexed`, where exact scans would get slow."""
+        quiet = now - slot.last_write >= self.settings.index_delay
+        return quiet or slot.index.tail.live_count >= self.settings.max_unindexed
+
+    def _next_indexing_in(self) -> float:
+        """Seconds until a collection waiting for writes to pause becomes due."""
+        with self.lock:
+            waits = [
+                slot.last_write + self.settings.index_delay - time.monotonic()
+                for slot in self._slots.values()
+                if slot.index.pending() or slot.index.needs_compaction()
+            ]
+        return max(min(waits), 0.01) if waits else self.settings.snapshot_interval
 
     # -- filters -------------------------------------------------------------------------------
 
@@ -712,16 +762,18 @@ class _Indexer:
             with self._wakeup:
                 if self._stopping:
                     return
+            pause = None
             try:
-                more = self._backend._index_some()
-            except Exception:  # keep indexing other collections; the query path stays exact
+                if self._backend._index_some():
+                    continue
+                pause = self._backend._next_indexing_in()
+            except Exception:  # the query path stays exact; retry later, not in a loop
                 log.exception("background indexing failed")
-                more = False
-            if not more:
-                with self._wakeup:
-                    if self._stopping:
-                        return
-                    self._wakeup.wait(timeout=self._backend.settings.snapshot_interval)
+                pause = self._backend.settings.snapshot_interval
+            with self._wakeup:
+                if self._stopping:
+                    return
+                self._wakeup.wait(timeout=pause)
 
 
 def _parse_filters(where: Where | None, where_document: WhereDocument | None) -> Filter | None:
@@ -753,8 +805,10 @@ def _query_result(
             if r >= 0 and int(r) in records
         ]
         ids.append([records[r][0] for r, _ in keep])
-        docs.append([records[r][1] for r, _ in keep])
-        mds.append([decode_metadata(records[r][2]) for r, _ in keep])
+        if "documents" in include:
+            docs.append([records[r][1] for r, _ in keep])
+        if "metadatas" in include:
+            mds.append([decode_metadata(records[r][2]) for r, _ in keep])
         dists.append([d for _, d in keep])
         if "embeddings" in include:
             embs.append(_matrix([records[r][3] for r, _ in keep], dimension))

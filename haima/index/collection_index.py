@@ -28,7 +28,7 @@ from haima.index.faiss_index import (
     VectorIndex,
     Vectors,
     build_faiss_index,
-    exact_knn,
+    exact_search,
     prepare,
     to_distances,
     training_size,
@@ -40,8 +40,15 @@ from haima.index.snapshot import Snapshot
 EXACT_SCAN_LIMIT = 20_000
 #: Tombstones in the ANN part above this fraction trigger a rebuild.
 COMPACT_FRACTION = 0.2
-#: Vectors the indexer moves per step; the index is locked during a step.
-INDEX_STEP = 1_000
+#: Vectors the indexer moves per step; the index is locked during a step (~0.2 s for
+#: HNSW at 384 dims on 2 cores).
+INDEX_STEP = 500
+#: A filter keeping at most this fraction of a large part is answered by an exact scan of
+#: the part's stored vectors: ANN search needs ef ∝ 1/selectivity there (at 1%, ef 1000
+#: still gave recall 0.92), while the scan touches only the matching vectors.
+SCAN_SELECTIVITY = 0.05
+#: Quantized kinds search this many times k candidates, then re-rank them exactly.
+RERANK_FACTOR = {"ivf_pq": 10, "sq8": 4}
 #: Upper bound for the raised HNSW ef_search of a selective filter.
 MAX_EF_SEARCH = 4_096
 
@@ -57,6 +64,9 @@ class PartPlan:
     exact_vectors: Vectors | None = None
     bitmap: Bitmap | None = None  # ANN or flat scan restricted to these positions
     matches: int = 0
+    #: With a bitmap: scan the part's stored vectors exactly instead of walking the ANN
+    #: index (a selective filter over a large part).
+    scan: bool = False
 
     @property
     def nbytes(self) -> int:
@@ -244,69 +254,140 @@ class CollectionIndex:
                     vectors = prepare(loader(rids), self.metric)
                 plans.append(PartPlan(name, rids, np.ascontiguousarray(vectors), matches=len(rids)))
             else:
+                selective = len(positions) <= SCAN_SELECTIVITY * part.size
                 plans.append(
-                    PartPlan(name, bitmap=part.bitmap_of(positions), matches=len(positions))
+                    PartPlan(
+                        name,
+                        bitmap=part.bitmap_of(positions),
+                        matches=len(positions),
+                        scan=selective and part.exact,
+                    )
                 )
         return plans
 
     def search(
-        self, queries: Vectors, k: int, plans: list[PartPlan] | None, tuning: SearchTuning
+        self,
+        queries: Vectors,
+        k: int,
+        plans: list[PartPlan] | None,
+        tuning: SearchTuning,
+        loader: VectorLoader,
     ) -> tuple[npt.NDArray[np.float32], Rids]:
         """Top-k distances (ascending) and rids over both parts; rid -1 pads short rows.
 
-        `queries` must be `prepare`d. `plans` None searches every live vector."""
+        `queries` must be `prepare`d. `plans` None searches every live vector. `loader`
+        fetches original vectors (re-ranking quantized indexes, completing short answers)."""
         results: list[tuple[npt.NDArray[np.float32], Rids]] = []
         if plans is None:
             for name, part in self.parts():
                 if part.live_count:
+                    bitmap = self._live_bitmap(name, part)
                     results.append(
-                        self._search_part(part, name, queries, k, None, part.live_count, tuning)
+                        self._ann(part, queries, k, bitmap, part.live_count, tuning, loader)
                     )
         else:
             for plan in plans:
                 if plan.exact_rids is not None:
                     assert plan.exact_vectors is not None
-                    scores, rows = exact_knn(queries, plan.exact_vectors, k, self.metric)
-                    rids = np.where(rows >= 0, plan.exact_rids[np.maximum(rows, 0)], -1)
-                    results.append((to_distances(scores, self.metric), rids))
-                else:
-                    chosen = self.main if plan.part == "main" else self.tail
-                    assert chosen is not None
-                    results.append(
-                        self._search_part(
-                            chosen, plan.part, queries, k, plan.bitmap, plan.matches, tuning
-                        )
-                    )
+                    results.append(self._exact(queries, k, plan.exact_rids, plan.exact_vectors))
+                    continue
+                chosen = self.main if plan.part == "main" else self.tail
+                assert chosen is not None and plan.bitmap is not None
+                if plan.scan:
+                    results.append(self._scan(chosen, queries, k, plan.bitmap))
+                    continue
+                found = self._ann(chosen, queries, k, plan.bitmap, plan.matches, tuning, loader)
+                results.append(self._completed(found, chosen, plan, queries, k, loader))
         return merge(results, len(queries), k)
 
-    def _search_part(
+    def _exact(
+        self, queries: Vectors, k: int, rids: Rids, vectors: Vectors
+    ) -> tuple[npt.NDArray[np.float32], Rids]:
+        distances, rows = exact_search(queries, vectors, k, self.metric)
+        return distances, rids[rows]
+
+    def _scan(
+        self, part: VectorIndex, queries: Vectors, k: int, bitmap: Bitmap
+    ) -> tuple[npt.NDArray[np.float32], Rids]:
+        """Exact search of the part's stored vectors, restricted to `bitmap`."""
+        scores, rids = part.search(queries, min(k, part.size), bitmap, SearchTuning(), flat=True)
+        return to_distances(scores, self.metric), rids
+
+    def _ann(
         self,
         part: VectorIndex,
-        name: str,
         queries: Vectors,
         k: int,
         bitmap: Bitmap | None,
         matches: int,
         tuning: SearchTuning,
+        loader: VectorLoader,
     ) -> tuple[npt.NDArray[np.float32], Rids]:
-        if bitmap is None:
-            bitmap = self._live_bitmap(name, part)
-        # Raise the ANN effort by the inverse selectivity so that a filter keeping a
-        # fraction of the part still finds k neighbours (FAISS visits filtered-out nodes
-        # but only keeps allowed ones).
-        boost = part.size / max(matches, 1)
+        """Search one part through FAISS, restricted to `bitmap` (None: everything)."""
+        # FAISS visits filtered-out nodes but keeps only allowed ones, so a filter that
+        # keeps a fraction s of the part needs more effort: ef and nprobe grow by 1/√s
+        # (measured at 100k × 384, 10%: recall 0.998 in 0.72 ms, where 1/s took 2.2 ms).
+        boost = math.sqrt(part.size / max(matches, 1))
         effective = SearchTuning(
-            ef_search=min(
-                max(tuning.ef_search, 2 * k, math.ceil(tuning.ef_search * boost)), MAX_EF_SEARCH
-            )
-            if boost > 1.05
-            else max(tuning.ef_search, 2 * k),
-            nprobe=tuning.nprobe if boost <= 1.05 else math.ceil(tuning.nprobe * min(boost, 64)),
+            ef_search=min(max(math.ceil(tuning.ef_search * boost), 2 * k), MAX_EF_SEARCH),
+            nprobe=math.ceil(tuning.nprobe * min(boost, 8)),
         )
         if part.kind in ("ivf", "ivf_pq"):
             effective.nprobe = min(effective.nprobe, int(part.index.nlist))
-        scores, rids = part.search(queries, min(k, part.size), bitmap, effective)
+        rerank = RERANK_FACTOR.get(part.kind)
+        wanted = min(k * rerank if rerank else k, part.size)
+        scores, rids = part.search(queries, wanted, bitmap, effective)
+        if rerank:
+            return self._reranked(queries, rids, k, loader)
         return to_distances(scores, self.metric), rids
+
+    def _reranked(
+        self, queries: Vectors, candidates: Rids, k: int, loader: VectorLoader
+    ) -> tuple[npt.NDArray[np.float32], Rids]:
+        """Exact distances for a quantized index's candidates, from the original vectors."""
+        valid = np.unique(candidates[candidates >= 0])
+        vectors = prepare(loader(valid), self.metric) if len(valid) else None
+        distances = np.full((len(queries), k), np.inf, dtype=np.float32)
+        rids = np.full((len(queries), k), -1, dtype=np.int64)
+        for i, row in enumerate(candidates):
+            row = row[row >= 0]
+            if not len(row) or vectors is None:
+                continue
+            rows = np.searchsorted(valid, row)
+            d, order = exact_search(queries[i : i + 1], vectors[rows], k, self.metric)
+            distances[i, : d.shape[1]] = d[0]
+            rids[i, : d.shape[1]] = row[order[0]]
+        return distances, rids
+
+    def _completed(
+        self,
+        found: tuple[npt.NDArray[np.float32], Rids],
+        part: VectorIndex,
+        plan: PartPlan,
+        queries: Vectors,
+        k: int,
+        loader: VectorLoader,
+    ) -> tuple[npt.NDArray[np.float32], Rids]:
+        """Never fewer than min(k, matches) results: rows the ANN search left short (a
+        very selective filter on a graph index) are answered by an exact scan."""
+        distances, rids = found
+        need = min(k, plan.matches)
+        short = np.flatnonzero((rids >= 0).sum(axis=1) < need)
+        if not len(short):
+            return found
+        assert plan.bitmap is not None
+        positions = np.flatnonzero(np.unpackbits(plan.bitmap, bitorder="little")[: part.size])
+        part_rids = part.rids[positions]
+        vectors = part.stored_vectors(positions)
+        if vectors is None:
+            vectors = prepare(loader(part_rids), self.metric)
+        exact_d, exact_r = self._exact(queries[short], k, part_rids, np.ascontiguousarray(vectors))
+        width = max(distances.shape[1], exact_d.shape[1])
+        distances = _pad(distances, width, np.inf)
+        rids = _pad(rids, width, -1)
+        distances[short] = _pad(exact_d, width, np.inf)
+        rids[short] = _pad(exact_r, width, -1)
+        return distances, rids
 
     def _live_bitmap(self, name: str, part: VectorIndex) -> Bitmap | None:
         cached = self._live_bitmaps.get(name)
@@ -344,16 +425,23 @@ class CollectionIndex:
         return out
 
 
+def _pad(array: npt.NDArray[Any], width: int, fill: float) -> npt.NDArray[Any]:
+    if array.shape[1] >= width:
+        return array
+    out = np.full((array.shape[0], width), fill, dtype=array.dtype)
+    out[:, : array.shape[1]] = array
+    return out
+
+
 def merge(
     results: list[tuple[npt.NDArray[np.float32], Rids]], n_queries: int, k: int
 ) -> tuple[npt.NDArray[np.float32], Rids]:
     """Merge per-part results into the k smallest distances per query (-1 rids last)."""
     if not results:
         return np.zeros((n_queries, 0), np.float32), np.zeros((n_queries, 0), np.int64)
+    if len(results) == 1:
+        return results[0]  # one part's answer is already in order
     distances = np.concatenate([d for d, _ in results], axis=1)
     rids = np.concatenate([r for _, r in results], axis=1)
-    if len(results) == 1 and distances.shape[1] <= k:
-        order = np.argsort(np.where(rids >= 0, distances, np.inf), axis=1, kind="stable")
-    else:
-        order = np.argsort(np.where(rids >= 0, distances, np.inf), axis=1, kind="stable")[:, :k]
+    order = np.argsort(np.where(rids >= 0, distances, np.inf), axis=1, kind="stable")[:, :k]
     return np.take_along_axis(distances, order, axis=1), np.take_along_axis(rids, order, axis=1)

@@ -98,7 +98,7 @@ def default_pq_m(dim: int, requested: int | None) -> int:
         if dim % requested:
             raise ValueError(f"pq_m={requested} must divide the dimension {dim}")
         return requested
-    target = max(1, dim // 8)
+    target = max(1, dim // 4)
     return max(m for m in range(1, target + 1) if dim % m == 0)
 
 
@@ -209,27 +209,36 @@ class VectorIndex:
     # -- search --------------------------------------------------------------------------
 
     def search(
-        self, queries: Vectors, k: int, allowed: Bitmap | None, tuning: SearchTuning
+        self,
+        queries: Vectors,
+        k: int,
+        allowed: Bitmap | None,
+        tuning: SearchTuning,
+        flat: bool = False,
     ) -> tuple[npt.NDArray[np.float32], Rids]:
-        """Top-k scores (FAISS's: inner product or squared L2) and rids; rid -1 pads."""
+        """Top-k scores (FAISS's: inner product or squared L2) and rids; rid -1 pads.
+        `flat` scans the stored vectors exactly (flat and HNSW kinds)."""
         if self.size == 0 or k == 0:
             empty = np.full((len(queries), k), -1, dtype=np.int64)
             return np.zeros((len(queries), k), dtype=np.float32), empty
-        params = self._params(allowed, tuning)
-        scores, labels = self.index.search(queries, k, params=params)
+        index = self.index
+        if flat and self.kind == "hnsw":
+            index = faiss.downcast_index(self.index.storage)
+        params = self._params(allowed, tuning, "flat" if flat else self.kind)
+        scores, labels = index.search(queries, k, params=params)
         rids = np.where(labels >= 0, self._rids[np.maximum(labels, 0)], -1)
         return scores, rids
 
-    def _params(self, allowed: Bitmap | None, tuning: SearchTuning) -> Any:
-        if allowed is None and self.kind in ("flat", "sq8"):
+    def _params(self, allowed: Bitmap | None, tuning: SearchTuning, kind: str) -> Any:
+        if allowed is None and kind in ("flat", "sq8"):
             return None  # FAISS's plain path; passing empty params is measurably slower
         selector = None
         if allowed is not None:
             selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(allowed))
-        if self.kind == "hnsw":
+        if kind == "hnsw":
             params = faiss.SearchParametersHNSW()
             params.efSearch = tuning.ef_search
-        elif self.kind in ("ivf", "ivf_pq"):
+        elif kind in ("ivf", "ivf_pq"):
             params = faiss.SearchParametersIVF()
             params.nprobe = tuning.nprobe
         else:
@@ -318,13 +327,33 @@ def faiss_threads(count: int | None) -> Iterator[None]:
         faiss.omp_set_num_threads(previous)
 
 
-def exact_knn(
+def exact_search(
     queries: Vectors, vectors: Vectors, k: int, metric: Metric
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-    """Exact top-k of `queries` against `vectors` (prepared): FAISS scores and row numbers."""
-    k = min(k, len(vectors))
+    """Exact top-k by brute force: Haima distances (ascending) and row numbers of `vectors`
+    (both `prepare`d). NumPy's matrix product, not FAISS: for one query over 10k × 384 it
+    took 0.35 ms where `faiss.knn` took 2 ms (its OpenMP threads cost more than they gain
+    on 2 busy cores)."""
+    count = len(vectors)
+    k = min(k, count)
+    distances = np.empty((len(queries), k), dtype=np.float32)
+    rows = np.empty((len(queries), k), dtype=np.int64)
     if k == 0:
-        return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-    fm = faiss_metric(metric)
-    scores, rows = faiss.knn(queries, vectors, k, metric=fm)
-    return scores.astype(np.float32), rows.astype(np.int64)
+        return distances, rows
+    sq_norms = np.einsum("ij,ij->i", vectors, vectors) if metric == "l2" else None
+    for start in range(0, len(queries), 256):
+        block = queries[start : start + 256]
+        products = block @ vectors.T
+        if sq_norms is not None:
+            block_dist = np.einsum("ij,ij->i", block, block)[:, None] - 2 * products + sq_norms
+            np.maximum(block_dist, 0, out=block_dist)
+        else:
+            block_dist = 1 - products
+        top = np.argpartition(block_dist, k - 1, axis=1)[:, :k] if k < count else None
+        if top is None:
+            top = np.broadcast_to(np.arange(count), block_dist.shape)
+        picked = np.take_along_axis(block_dist, top, axis=1)
+        order = np.argsort(picked, axis=1, kind="stable")
+        distances[start : start + len(block)] = np.take_along_axis(picked, order, axis=1)
+        rows[start : start + len(block)] = np.take_along_axis(top, order, axis=1)
+    return distances, rows

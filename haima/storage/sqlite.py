@@ -609,13 +609,20 @@ class Store:
         return int(row[0])
 
     def records_by_rid(
-        self, rids: Iterable[int], with_embeddings: bool
+        self, rids: Iterable[int], *, documents: bool, metadatas: bool, embeddings: bool
     ) -> dict[int, tuple[Any, ...]]:
-        """rid → (id, document, metadata JSON[, embedding blob])."""
-        columns = "r.rid, r.id, r.document, r.metadata" + (
-            ", v.embedding" if with_embeddings else ""
+        """rid → (id, document, metadata JSON, embedding blob); columns not asked for
+        are None (reading and decoding them is most of a fast query's cost)."""
+        columns = ", ".join(
+            [
+                "r.rid",
+                "r.id",
+                "r.document" if documents else "NULL",
+                "r.metadata" if metadatas else "NULL",
+                "v.embedding" if embeddings else "NULL",
+            ]
         )
-        source = "records r" + (" JOIN vectors v ON v.rid = r.rid" if with_embeddings else "")
+        source = "records r" + (" JOIN vectors v ON v.rid = r.rid" if embeddings else "")
         wanted = [int(r) for r in rids]
         out: dict[int, tuple[Any, ...]] = {}
         with self.lock:
