@@ -324,3 +324,20 @@ def test_num_threads_setting_searches_correctly(client: haima.Client) -> None:
     vectors = _fill(col, 12)
     assert col.configuration["index"]["num_threads"] == 1
     assert col.query(query_embeddings=vectors[7], n_results=1)["ids"] == [["id7"]]
+
+
+def test_ids_only_queries_follow_updates_deletes_and_reopen(
+    make_client: ClientFactory, client_kind: str
+) -> None:
+    first = make_client()
+    col = _collection(first)
+    vectors = _fill(col, 10)
+    col.upsert(ids=["id3"], embeddings=[vectors[8] * 1.001])  # id3 gets a new vector
+    col.delete(ids=["id8"])
+    ids_only = col.query(query_embeddings=vectors[8], n_results=1, include=["distances"])
+    assert ids_only["ids"] == [["id3"]] and ids_only["documents"] is None
+    if client_kind == "persistent":
+        first.close()
+    again = make_client().get_collection("docs", embedding_function=None)
+    res = again.query(query_embeddings=vectors[[8, 5]], n_results=1, include=[])
+    assert res["ids"] == [["id3"], ["id5"]]

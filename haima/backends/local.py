@@ -246,7 +246,7 @@ class LocalBackend:
                     )
                 rids = self.store.allocate_rids(conn, count)
                 self.store.insert_records(conn, collection_id, rids, ids, docs, mds, embeddings)
-            self._after_write(collection_id, seq, np.asarray(rids, np.int64), embeddings, None)
+            self._after_write(collection_id, seq, np.asarray(rids, np.int64), embeddings, ids, None)
 
     def upsert(
         self,
@@ -338,6 +338,7 @@ class LocalBackend:
                 seq,
                 np.asarray(rids, np.int64),
                 vectors,
+                [ids[i] for i in new_pos],
                 np.asarray([rid for rid, _ in replaced], np.int64),
             )
 
@@ -373,6 +374,7 @@ class LocalBackend:
                 seq,
                 np.zeros(0, np.int64),
                 np.zeros((0, 1), np.float32),
+                [],
                 np.asarray(rids),
             )
 
@@ -395,7 +397,13 @@ class LocalBackend:
         return self.store.next_seq(conn, collection_id)
 
     def _after_write(
-        self, collection_id: str, seq: int, rids: Rids, vectors: Vectors, deleted: Rids | None
+        self,
+        collection_id: str,
+        seq: int,
+        rids: Rids,
+        vectors: Vectors,
+        ids: Sequence[str],
+        deleted: Rids | None,
     ) -> None:
         """Apply a committed batch to the loaded index if it is exactly one batch behind;
         otherwise leave it to catch up from the store before the next read."""
@@ -413,9 +421,8 @@ class LocalBackend:
             return
         slot.last_write = time.monotonic()
         if slot.index.seq == seq - 1 and not slot.stale:
-            slot.index.apply(
-                rids, vectors, deleted if deleted is not None else np.zeros(0, np.int64), seq
-            )
+            gone = deleted if deleted is not None else np.zeros(0, np.int64)
+            slot.index.apply(rids, vectors, ids, gone, seq)
         else:
             slot.stale = True
         self._wake_indexer()
@@ -491,12 +498,17 @@ class LocalBackend:
                 k = min(n_results, index.live_count)
                 with faiss_threads(config.index.num_threads):
                     distances, rids = index.search(queries, k, plans, tuning, self._loader(row))
-            records = self.store.records_by_rid(
-                {int(r) for r in rids.ravel() if r >= 0},
-                documents="documents" in include,
-                metadatas="metadatas" in include,
-                embeddings="embeddings" in include,
-            )
+            wanted = {int(r) for r in rids.ravel() if r >= 0}
+            if {"documents", "metadatas", "embeddings"}.isdisjoint(include) and slot is not None:
+                known = slot.index.ids
+                records = {rid: (known[rid], None, None, None) for rid in wanted}
+            else:
+                records = self.store.records_by_rid(
+                    wanted,
+                    documents="documents" in include,
+                    metadatas="metadatas" in include,
+                    embeddings="embeddings" in include,
+                )
         return _query_result(rids, distances, records, include, row.dimension)
 
     def _for_query(
@@ -566,11 +578,11 @@ class LocalBackend:
             try:
                 seq, _ = self.store.seq_of(row.id)
                 assert row.dimension is not None
-                rids, vectors = self.store.vectors_after(row.id, index.max_rid, row.dimension)
+                rids, vectors, ids = self.store.vectors_after(row.id, index.max_rid, row.dimension)
                 deleted = self.store.deletions_after(row.id, index.seq)
             finally:
                 self.store.conn.execute("COMMIT")
-        index.apply(rids, vectors, deleted, seq)
+        index.apply(rids, vectors, ids, deleted, seq)
         self._forget_plans(row.id)
 
     def _load_index(self, row: CollectionRow) -> CollectionIndex:

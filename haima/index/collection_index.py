@@ -13,7 +13,7 @@ largest rid it holds, and catches up from the store before reads (see LocalBacke
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +91,9 @@ class CollectionIndex:
         #: Set when the in-memory state differs from the last snapshot written.
         self.dirty = False
         self._live_bitmaps: dict[str, tuple[int, Bitmap | None]] = {}
+        #: rid → record id of every live vector: an answer that needs only ids and
+        #: distances is served without touching SQLite (a rid never changes its id).
+        self.ids: dict[int, str] = {}
 
     def _new_tail(self) -> VectorIndex:
         return VectorIndex(
@@ -149,21 +152,28 @@ class CollectionIndex:
 
     # -- writes --------------------------------------------------------------------------
 
-    def apply(self, rids: Rids, vectors: Vectors, deleted: Rids, seq: int) -> None:
-        """Apply one committed batch: delete first (a replaced vector's old rid), then add."""
+    def apply(
+        self, rids: Rids, vectors: Vectors, ids: Sequence[str], deleted: Rids, seq: int
+    ) -> None:
+        """Apply one committed batch: delete first (a replaced vector's old rid), then add
+        the new vectors with their record ids."""
         if len(deleted):
             self.delete(deleted)
         if len(rids):
             fresh = rids > self.max_rid
             if not fresh.all():
                 rids, vectors = rids[fresh], vectors[fresh]
+                ids = [i for i, keep in zip(ids, fresh, strict=True) if keep]
             self.tail.add(rids, prepare(vectors, self.metric))
+            self.ids.update(zip(rids.tolist(), ids, strict=True))
         self.seq = max(self.seq, seq)
         self._changed()
 
     def delete(self, rids: Rids) -> None:
         for _, part in self.parts():
             part.delete(rids)
+        for rid in rids.tolist():
+            self.ids.pop(rid, None)
         self._changed()
 
     def index_step(self, loader: VectorLoader, batch: int = INDEX_STEP) -> int:
@@ -404,6 +414,11 @@ class CollectionIndex:
         for name, part in self.parts():
             for key, value in part.to_arrays().items():
                 arrays[f"{name}.{key}"] = value
+        id_rids = np.fromiter(self.ids.keys(), dtype=np.int64, count=len(self.ids))
+        encoded = [record_id.encode("utf-8") for record_id in self.ids.values()]
+        arrays["ids.rids"] = id_rids
+        arrays["ids.ends"] = np.cumsum([len(e) for e in encoded], dtype=np.int64)
+        arrays["ids.utf8"] = np.frombuffer(b"".join(encoded), dtype=np.uint8)
         header = {
             "seq": self.seq,
             "dim": self.dim,
@@ -422,6 +437,13 @@ class CollectionIndex:
             out.main = VectorIndex.from_snapshot(
                 header["main_kind"], out.metric, cfg, snapshot, "main."
             )
+        id_rids = snapshot.array("ids.rids").tolist()
+        ends = snapshot.array("ids.ends").tolist()
+        blob = snapshot.array("ids.utf8").tobytes()
+        starts = [0, *ends[:-1]]
+        out.ids = {
+            rid: blob[a:b].decode("utf-8") for rid, a, b in zip(id_rids, starts, ends, strict=True)
+        }
         return out
 
 

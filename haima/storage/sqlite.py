@@ -537,19 +537,18 @@ class Store:
 
     def vectors_after(
         self, collection_id: str, after_rid: int, dimension: int
-    ) -> tuple[Rids, npt.NDArray[np.float32]]:
-        """Every vector of the collection with rid > after_rid, in rid order."""
+    ) -> tuple[Rids, npt.NDArray[np.float32], list[str]]:
+        """Every vector of the collection with rid > after_rid, in rid order, with ids."""
         with self.lock:
             rows = self.conn.execute(
-                "SELECT v.rid, v.embedding FROM vectors v JOIN records r ON r.rid = v.rid"
-                " WHERE v.rid > ? AND r.collection_id = ?"
-                " ORDER BY v.rid",
+                "SELECT v.rid, v.embedding, r.id FROM vectors v JOIN records r ON r.rid = v.rid"
+                " WHERE v.rid > ? AND r.collection_id = ? ORDER BY v.rid",
                 (after_rid, collection_id),
             ).fetchall()
         rids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         blob = b"".join(r[1] for r in rows)
         vectors = np.frombuffer(blob, dtype="<f4").astype(np.float32, copy=False)
-        return rids, vectors.reshape(len(rows), dimension)
+        return rids, vectors.reshape(len(rows), dimension), [r[2] for r in rows]
 
     def vectors_of(self, rids: Sequence[int], dimension: int) -> npt.NDArray[np.float32]:
         """Stored vectors of `rids`, in the order given."""
