@@ -13,6 +13,7 @@ from haima.backends.local import LocalBackend
 from haima.collection import Collection
 from haima.config import parse_configuration
 from haima.embeddings import EmbeddingFunction, from_spec, spec_of
+from haima.embeddings.base import model_identity
 from haima.errors import InvalidArgumentError
 from haima.settings import Settings
 from haima.storage.sqlite import DEFAULT_DATABASE, DEFAULT_TENANT
@@ -185,8 +186,8 @@ def _rebuild(spec: Mapping[str, Any]) -> EmbeddingFunction | None:
         return None  # e.g. a user function: the caller must pass it again
 
 
-def _identity(spec: Mapping[str, Any]) -> tuple[Any, Any]:
-    return spec.get("provider"), spec.get("model")
+def _identity(spec: Mapping[str, Any]) -> str:
+    return model_identity(dict(spec))
 
 
 def _namespace(name: Any, field: str) -> str:

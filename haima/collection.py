@@ -6,6 +6,7 @@ function, and passes everything to its backend; results come back in Chroma's sh
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -89,6 +90,7 @@ class Collection:
         """Add new records; an id that exists already is an error (see `upsert`)."""
         record_ids, vectors, docs, mds = self._records(ids, embeddings, metadatas, documents)
         self._backend.add(self.id, record_ids, vectors, docs, mds)
+        self._learn_dimension(vectors)
 
     def upsert(
         self,
@@ -102,6 +104,7 @@ class Collection:
             ids, embeddings, metadatas, documents, allow_none_values=True
         )
         self._backend.upsert(self.id, record_ids, vectors, docs, mds)
+        self._learn_dimension(vectors)
 
     def update(
         self,
@@ -225,6 +228,11 @@ class Collection:
 
     # -- helpers ----------------------------------------------------------------------------
 
+    def _learn_dimension(self, vectors: Vectors) -> None:
+        """The first vectors fix the collection's dimension."""
+        if self._model.dimension is None:
+            self._model = dataclasses.replace(self._model, dimension=int(vectors.shape[1]))
+
     def _records(
         self,
         ids: str | Sequence[str],
@@ -263,7 +271,11 @@ class Collection:
                 f"{field}: collection {self.name!r} has no embedding function, so embeddings "
                 "must be given; or pass embedding_function= when getting the collection"
             )
-        vectors = embed_queries(fn, texts) if queries else embed_documents(fn, texts)
+        vectors = (
+            embed_queries(fn, texts, field="query_texts")
+            if queries
+            else embed_documents(fn, texts, field="documents")
+        )
         dimension = self._model.dimension
         if dimension is not None and vectors.shape[1] != dimension:
             raise InvalidArgumentError(

@@ -479,7 +479,9 @@ class LocalBackend:
         include: Sequence[IncludeField],
     ) -> QueryResult:
         filt = _parse_filters(where, where_document)
-        with self.lock:
+        # One read transaction: the index catch-up, the filter and the rows fetched for
+        # the answer all see the same committed state.
+        with self.lock, self.store.read_transaction():
             row, config, slot = self._for_query(collection_id)
             n_queries = len(query_embeddings)
             if slot is not None and query_embeddings.shape[1] != slot.index.dim:
@@ -565,23 +567,19 @@ class LocalBackend:
         return slot
 
     def _catch_up(self, index: CollectionIndex, row: CollectionRow) -> None:
-        seq, log_floor = self.store.seq_of(row.id)
-        if seq == index.seq:
-            return
-        if index.seq < log_floor:
-            # The deletions we would need were pruned: start again from the store.
-            fresh = CollectionIndex(index.dim, index.metric, index.cfg)
-            self._slots[row.id].index = fresh
-            index = fresh
-        with self.store.lock:
-            self.store.conn.execute("BEGIN")
-            try:
-                seq, _ = self.store.seq_of(row.id)
-                assert row.dimension is not None
-                rids, vectors, ids = self.store.vectors_after(row.id, index.max_rid, row.dimension)
-                deleted = self.store.deletions_after(row.id, index.seq)
-            finally:
-                self.store.conn.execute("COMMIT")
+        """Apply what other connections committed, read in one transaction so that the
+        seq, the deletion-log floor, the new vectors and the deletions agree."""
+        assert row.dimension is not None
+        with self.store.read_transaction():
+            seq, log_floor = self.store.seq_of(row.id)
+            if seq == index.seq:
+                return
+            if index.seq < log_floor:
+                # The deletions we would need were pruned: start again from the store.
+                index = CollectionIndex(index.dim, index.metric, index.cfg)
+                self._slots[row.id].index = index
+            rids, vectors, ids = self.store.vectors_after(row.id, index.max_rid, row.dimension)
+            deleted = self.store.deletions_after(row.id, index.seq)
         index.apply(rids, vectors, ids, deleted, seq)
         self._forget_plans(row.id)
 

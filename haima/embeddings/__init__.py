@@ -21,6 +21,7 @@ rebuild the function with `from_spec(spec)`.
 """
 
 from haima.embeddings._deps import MissingDependencyError
+from haima.embeddings._http import EmbeddingProviderError
 from haima.embeddings.base import (
     EmbeddingFunction,
     EmbeddingSpec,
@@ -30,6 +31,7 @@ from haima.embeddings.base import (
     embed_documents,
     embed_queries,
     from_spec,
+    model_identity,
     register_provider,
     registered_providers,
     spec_of,
@@ -38,7 +40,7 @@ from haima.embeddings.cache import CachedEmbeddingFunction, cached
 from haima.embeddings.default import USEEmbeddingFunction, default_embedding_function
 from haima.embeddings.e5 import E5EmbeddingFunction
 from haima.embeddings.onnx_minilm import OnnxMiniLMEmbeddingFunction
-from haima.embeddings.openai_compat import EmbeddingProviderError, OpenAIEmbeddingFunction
+from haima.embeddings.openai_compat import OpenAIEmbeddingFunction
 from haima.embeddings.sentence_transformer import (
     ModelNotFoundError,
     SentenceTransformerEmbeddingFunction,
@@ -68,6 +70,7 @@ __all__ = [
     "embed_documents",
     "embed_queries",
     "from_spec",
+    "model_identity",
     "register_provider",
     "registered_providers",
     "spec_of",

@@ -15,6 +15,7 @@ An empty list gives an empty (0, 0) array without calling the function.
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -78,6 +79,34 @@ def spec_of(fn: EmbeddingFunction) -> EmbeddingSpec | None:
         spec: EmbeddingSpec | None = fn.spec()
         return None if spec is None else dict(spec)
     return None
+
+
+#: Spec options that change how vectors are computed, not which vectors come out.
+RUNTIME_OPTIONS = frozenset(
+    {
+        "base_url",
+        "api_key_env",
+        "max_batch_size",
+        "max_batch_chars",
+        "max_concurrency",
+        "timeout",
+        "max_retries",
+        "encoding_format",
+        "batch_size",
+        "device",
+        "threads",
+        "chunk_size",
+    }
+)
+
+
+def model_identity(spec: EmbeddingSpec) -> str:
+    """A canonical string that is equal for two specs exactly when their vectors are
+    comparable: provider, model and every option that changes the vectors (dimensions,
+    prefixes, normalize, ...), without runtime options (device, batch sizes, base_url,
+    api_key_env, ...). Use it to refuse querying a collection with another model."""
+    kept = {k: v for k, v in spec.items() if k not in RUNTIME_OPTIONS}
+    return json.dumps(kept, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def from_spec(spec: EmbeddingSpec) -> EmbeddingFunction:

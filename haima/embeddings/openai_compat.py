@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -30,10 +29,14 @@ import numpy as np
 
 from haima.embeddings._http import (
     RETRY_STATUSES,
+    EmbeddingProviderError,
     backoff_delay,
+    batches,
     decode_embedding,
     error_message,
+    normalize_base_url,
     retry_after,
+    ssl_context,
 )
 from haima.embeddings._progress import Advance
 from haima.embeddings._provider import (
@@ -42,11 +45,9 @@ from haima.embeddings._provider import (
     spec_options,
 )
 from haima.embeddings.base import EmbeddingSpec, Vectors, register_provider
-from haima.errors import EmbeddingFunctionError, InvalidArgumentError
+from haima.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
-    import ssl
-
     import httpx
 
 PROVIDER = "openai"
@@ -66,29 +67,6 @@ _HOST_KEY_ENV = {
 }
 _DEFAULT_BATCH = 64
 _PROBE_TEXT = "dimension probe"
-
-
-class EmbeddingProviderError(EmbeddingFunctionError):
-    """An embedding API failed: says which one (base URL, model) and what it answered."""
-
-    #: The Haima server answers 502 Bad Gateway: the failure is upstream.
-    status_code = 502
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        base_url: str,
-        model: str,
-        status: int | None = None,
-        provider_message: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.base_url = base_url
-        self.model = model
-        #: HTTP status the provider answered, or None (timeout, connection error, ...).
-        self.status = status
-        self.provider_message = provider_message
 
 
 class OpenAIEmbeddingFunction(QueryAwareEmbeddingFunction):
@@ -136,7 +114,7 @@ class OpenAIEmbeddingFunction(QueryAwareEmbeddingFunction):
         if not isinstance(model, str) or not model.strip():
             raise InvalidArgumentError(f"model must be a non-empty str, got {model!r}")
         self.model = model
-        self.base_url = _normalize_base_url(base_url)
+        self.base_url = normalize_base_url(base_url)
         host = urlsplit(self.base_url).hostname or ""
         if api_key is not None and api_key_env is not None:
             raise InvalidArgumentError("give api_key or api_key_env, not both")
@@ -243,32 +221,31 @@ class OpenAIEmbeddingFunction(QueryAwareEmbeddingFunction):
         return super()._run(texts, query=query)
 
     def _embed_all(self, texts: list[str], query: bool, advance: Advance) -> Vectors:
-        batches = list(_batches(texts, self.batch_size, self.max_batch_chars))
-        if len(batches) == 1 or self.max_concurrency == 1:
+        slices = batches(texts, self.batch_size, self.max_batch_chars)
+        if len(slices) == 1 or self.max_concurrency == 1:
             parts = []
-            for start, end in batches:
+            for start, end in slices:
                 parts.append(self._embed_batch(texts[start:end], query))
                 advance(end - start)
             return np.concatenate(parts)
         results: dict[int, Vectors] = {}
-        with ThreadPoolExecutor(
-            min(self.max_concurrency, len(batches)), thread_name_prefix="haima-embed"
-        ) as pool:
+        pool = ThreadPoolExecutor(
+            min(self.max_concurrency, len(slices)), thread_name_prefix="haima-embed"
+        )
+        try:
             pending: dict[Future[Vectors], tuple[int, int]] = {
-                pool.submit(self._embed_batch, texts[s:e], query): (s, e) for s, e in batches
+                pool.submit(self._embed_batch, texts[s:e], query): (s, e) for s, e in slices
             }
-            try:
-                while pending:
-                    done, _ = wait(pending, return_when=FIRST_EXCEPTION)
-                    for future in done:
-                        start, end = pending.pop(future)
-                        results[start] = future.result()  # raises the first failure
-                        advance(end - start)
-            except BaseException:
-                for future in pending:
-                    future.cancel()
-                raise
-        return np.concatenate([results[s] for s, _ in batches])
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    start, end = pending.pop(future)
+                    results[start] = future.result()  # raises the first failure
+                    advance(end - start)
+        finally:
+            # on failure, do not wait for requests still in flight (their retries included)
+            pool.shutdown(wait=False, cancel_futures=True)
+        return np.concatenate([results[s] for s, _ in slices])
 
     def _embed_batch(self, texts: list[str], query: bool) -> Vectors:
         prefix = self.query_prefix if query else self.document_prefix
@@ -379,7 +356,7 @@ class OpenAIEmbeddingFunction(QueryAwareEmbeddingFunction):
                     import httpx
 
                     self._client = httpx.Client(
-                        verify=_ssl_context(),
+                        verify=ssl_context(),
                         timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
                         limits=httpx.Limits(max_connections=self.max_concurrency),
                         trust_env=True,
@@ -470,34 +447,6 @@ class OpenAIEmbeddingFunction(QueryAwareEmbeddingFunction):
         self._client_lock = threading.Lock()
 
 
-_ssl_lock = threading.Lock()
-_ssl: ssl.SSLContext | None = None
-
-
-def _ssl_context() -> ssl.SSLContext:
-    """One default TLS context per process (building one reads the CA bundle: ~50 ms)."""
-    global _ssl
-    if _ssl is None:
-        with _ssl_lock:
-            if _ssl is None:
-                import httpx
-
-                _ssl = httpx.create_ssl_context(trust_env=True)
-    return _ssl
-
-
-def _normalize_base_url(base_url: str) -> str:
-    if not isinstance(base_url, str) or not base_url.strip():
-        raise InvalidArgumentError(f"base_url must be a URL, got {base_url!r}")
-    url = base_url.strip().rstrip("/")
-    if url.endswith("/embeddings"):
-        url = url[: -len("/embeddings")]
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidArgumentError(f"base_url must be an http(s) URL, got {base_url!r}")
-    return url
-
-
 def _model_id(model: str, dimensions: int | None, document_prefix: str, query_prefix: str) -> str:
     name = model if dimensions is None else f"{model}@{dimensions}"
     if document_prefix or query_prefix:
@@ -505,19 +454,6 @@ def _model_id(model: str, dimensions: int | None, document_prefix: str, query_pr
     return name
 
 
-def _batches(texts: Sequence[str], max_items: int, max_chars: int) -> list[tuple[int, int]]:
-    """(start, end) slices of at most `max_items` texts and about `max_chars` characters;
-    a text longer than `max_chars` travels alone."""
-    out: list[tuple[int, int]] = []
-    start, chars = 0, 0
-    for i, text in enumerate(texts):
-        if i > start and (i - start >= max_items or chars + len(text) > max_chars):
-            out.append((start, i))
-            start, chars = i, 0
-        chars += len(text)
-    if start < len(texts):
-        out.append((start, len(texts)))
-    return out
-
+__all__ = ["EmbeddingProviderError", "OpenAIEmbeddingFunction"]
 
 register_provider(PROVIDER, OpenAIEmbeddingFunction.from_spec)

@@ -1,6 +1,6 @@
 """Index snapshot files: named arrays behind a JSON header, checksummed, written atomically.
 
-Format: ``HAIMAIDX`` magic, a little-endian u64 header length, the JSON header (format
+Format: ``HAIMAIDX`` magic, the header's length (u64) and CRC-32 (u32), the JSON header (format
 version, the caller's fields, and for each array its name, dtype, shape, offset, size and
 CRC-32), then the arrays' raw bytes. No pickle anywhere: a file is only data.
 """
@@ -20,7 +20,9 @@ import numpy as np
 import numpy.typing as npt
 
 MAGIC = b"HAIMAIDX"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Magic, then the header's length (u64) and CRC-32 (u32), little-endian.
+_PREFIX = struct.Struct("<QI")
 
 
 class SnapshotError(Exception):
@@ -46,10 +48,12 @@ def write_snapshot(path: Path, header: dict[str, Any], arrays: dict[str, npt.NDA
         )
         offset += data.nbytes
     head = json.dumps({"format": FORMAT_VERSION, "fields": header, "arrays": entries}).encode()
+    for stale in path.parent.glob(".tmp-*"):  # left by a crash during an earlier write
+        stale.unlink(missing_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(MAGIC + struct.pack("<Q", len(head)) + head)
+            out.write(MAGIC + _PREFIX.pack(len(head), zlib.crc32(head)) + head)
             for array in arrays.values():
                 out.write(_bytes_view(np.ascontiguousarray(array)))
             out.flush()
@@ -75,11 +79,11 @@ class Snapshot:
         except OSError as exc:
             raise SnapshotError(f"{path}: {exc}") from exc
         try:
-            meta = _header(self._file.read(len(MAGIC) + 8), self._file, path)
+            meta = _header(self._file.read(len(MAGIC) + _PREFIX.size), self._file, path)
         except BaseException:
             self._file.close()
             raise
-        self._start = len(MAGIC) + 8 + meta["_head_len"]
+        self._start = len(MAGIC) + _PREFIX.size + meta["_head_len"]
         self.fields: dict[str, Any] = meta["fields"]
         self._entries: dict[str, dict[str, Any]] = {e["name"]: e for e in meta["arrays"]}
 
@@ -150,14 +154,18 @@ class Snapshot:
 
 
 def _header(prefix: bytes, src: Any, path: Path) -> dict[str, Any]:
-    if len(prefix) != len(MAGIC) + 8 or not prefix.startswith(MAGIC):
+    if len(prefix) != len(MAGIC) + _PREFIX.size or not prefix.startswith(MAGIC):
         raise SnapshotError(f"{path}: not a Haima index snapshot")
-    (head_len,) = struct.unpack("<Q", prefix[len(MAGIC) :])
+    head_len, head_crc = _PREFIX.unpack(prefix[len(MAGIC) :])
     if head_len > os.fstat(src.fileno()).st_size - len(prefix):
         # A corrupt length must not make us read (or allocate) more than the file holds.
         raise SnapshotError(f"{path}: header length {head_len} exceeds the file")
+    head = src.read(head_len)
+    # The header holds the seq the snapshot covers: a wrong one would skip deletions.
+    if zlib.crc32(head) != head_crc:
+        raise SnapshotError(f"{path}: the header is corrupt (checksum mismatch)")
     try:
-        meta: dict[str, Any] = json.loads(src.read(head_len))
+        meta: dict[str, Any] = json.loads(head)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SnapshotError(f"{path}: unreadable header ({exc})") from exc
     if meta.get("format") != FORMAT_VERSION:

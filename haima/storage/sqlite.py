@@ -174,6 +174,19 @@ class Store:
                 raise
             self.conn.execute("COMMIT")
 
+    @contextmanager
+    def read_transaction(self) -> Iterator[None]:
+        """A read snapshot (BEGIN DEFERRED); joins the transaction already open."""
+        with self.lock:
+            if self.conn.in_transaction:
+                yield
+                return
+            self.conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self.conn.execute("COMMIT")
+
     def data_version(self) -> int:
         """Changes whenever another connection commits (PRAGMA data_version)."""
         with self.lock:
