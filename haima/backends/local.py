@@ -544,7 +544,7 @@ class LocalBackend:
                 if slot is None:
                     return
                 if slot.index.needs_compaction():
-                    slot.index.compact(self._loader(row))
+                    self._compact(slot, row)
                 if not slot.index.index_step(self._loader(row), batch=10_000):
                     self._save(collection_id)
                     return
@@ -703,7 +703,7 @@ class LocalBackend:
                     continue
                 slot = self._synced(collection_id, row) or slot
                 if slot.index.needs_compaction():
-                    slot.index.compact(self._loader(row))
+                    self._compact(slot, row)
                 slot.index.index_step(self._loader(row))
                 self._forget_plans(collection_id)
                 if not slot.index.pending():
@@ -713,6 +713,12 @@ class LocalBackend:
                 if slot.index.dirty and now - slot.last_saved > self.settings.snapshot_interval:
                     self._save(collection_id)
         return False
+
+    def _compact(self, slot: _IndexSlot, row: CollectionRow) -> None:
+        """Rebuild the ANN part without its tombstones and give SQLite's free pages back
+        to the file system."""
+        slot.index.compact(self._loader(row))
+        self.store.reclaim_space()
 
     def _indexing_due(self, slot: _IndexSlot, now: float) -> bool:
         """Index once writes pause, so that a bulk load is not slowed by the indexer

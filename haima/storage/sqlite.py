@@ -205,7 +205,9 @@ class Store:
             # without result columns only once; `executescript` runs it to the end.
             self.conn.executescript("PRAGMA incremental_vacuum;")
             if self.path is not None:
-                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                # PASSIVE: copy what no reader still needs, never wait for readers of
+                # other processes (TRUNCATE would block on them).
+                self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # -- tenants and databases -------------------------------------------------------
 
