@@ -247,18 +247,28 @@ def test_sigkill_keeps_every_acknowledged_batch_whole(tmp_path: Path) -> None:
     # Inside the 20k batch's transaction (its rows written, vectors being written), as
     # it commits, and once it has committed.
     planned = [("write3", big_step), ("commit", big_step), ("after-commit", big_step)]
-
-    def kills(m: int) -> tuple[str, int]:
-        while planned:
-            word, step = planned.pop(0)
-            if step >= m:
-                return word, step
-        return (str(rng.choice(KILL_POINTS)), int(rng.integers(m, min(m + 6, len(ops)))))
+    kills = kill_schedule(planned, rng, span=6, steps=len(ops))
 
     # Snapshots only when a process closes the store (here, after each check): a reopened
     # store must replay the deletions logged after its snapshot.
     history = crash_cycles(tmp_path, ops, "flat", 3600.0, kills)
     assert sum(killed for _, killed in history) >= 4, history
+
+
+def kill_schedule(
+    planned: list[tuple[str, int]], rng: np.random.Generator, span: int, steps: int
+) -> Callable[[int], tuple[str, int]]:
+    """Where the next child dies, given the step it starts at: the planned kill points
+    first (those not yet passed), then seeded random ones within `span` steps."""
+
+    def next_kill(start: int) -> tuple[str, int]:
+        while planned:
+            word, step = planned.pop(0)
+            if step >= start:
+                return word, step
+        return str(rng.choice(KILL_POINTS)), int(rng.integers(start, min(start + span, steps)))
+
+    return next_kill
 
 
 @pytest.mark.timeout(300)
@@ -273,13 +283,7 @@ def test_sigkill_during_background_hnsw_indexing(tmp_path: Path) -> None:
     # loads the index and wakes it); inside build_index; once its snapshot is written and
     # the deletion log pruned.
     planned = [("txn", 2), ("begin", builds[0]), ("after-commit", builds[-1])]
-
-    def kills(m: int) -> tuple[str, int]:
-        while planned:
-            word, step = planned.pop(0)
-            if step >= m:
-                return word, step
-        return (str(rng.choice(KILL_POINTS)), int(rng.integers(m, min(m + 5, len(ops)))))
+    kills = kill_schedule(planned, rng, span=5, steps=len(ops))
 
     # Snapshots every 50 ms while the collection changes: kills also land around them.
     history = crash_cycles(tmp_path, ops, "hnsw", 0.05, kills)
