@@ -20,6 +20,6 @@ class Settings:
     index_delay: float = 1.0
     #: Vectors awaiting indexing (searched exactly meanwhile) beyond which indexing
     #: starts even while writes continue.
-    max_unindexed: int = 50_000
+    max_unindexed: int = 200_000
     #: Seconds between index snapshots while a collection keeps changing.
     snapshot_interval: float = 30.0

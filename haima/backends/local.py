@@ -8,6 +8,7 @@ commits are seen without reopening.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import threading
@@ -479,9 +480,14 @@ class LocalBackend:
         include: Sequence[IncludeField],
     ) -> QueryResult:
         filt = _parse_filters(where, where_document)
-        # One read transaction: the index catch-up, the filter and the rows fetched for
-        # the answer all see the same committed state.
-        with self.lock, self.store.read_transaction():
+        # One read transaction when the answer reads SQLite: the index catch-up, the
+        # filter and the rows fetched all see the same committed state. An answer of ids
+        # and distances alone comes from memory and needs none.
+        reads_rows = filt is not None or not {"documents", "metadatas", "embeddings"}.isdisjoint(
+            include
+        )
+        consistent = self.store.read_transaction() if reads_rows else contextlib.nullcontext()
+        with self.lock, consistent:
             row, config, slot = self._for_query(collection_id)
             n_queries = len(query_embeddings)
             if slot is not None and query_embeddings.shape[1] != slot.index.dim:

@@ -44,9 +44,8 @@ def faiss_metric(metric: Metric) -> int:
 def prepare(vectors: Vectors, metric: Metric) -> Vectors:
     """What FAISS stores: cosine vectors are normalised (then inner product = cosine)."""
     out = np.array(vectors, dtype=np.float32, order="C", copy=True)
-    if metric == "cosine":
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        np.divide(out, norms, out=out, where=norms > 0)
+    if metric == "cosine" and len(out):
+        faiss.normalize_L2(out)  # in place, in C; zero vectors stay zero
     return out
 
 
@@ -133,6 +132,7 @@ class VectorIndex:
         self._deleted = np.empty(0, dtype=bool)
         self.size = 0
         self.n_deleted = 0
+        self._plain_params: dict[tuple[str, int, int], Any] = {}
 
     # -- state ---------------------------------------------------------------------------
 
@@ -232,9 +232,22 @@ class VectorIndex:
     def _params(self, allowed: Bitmap | None, tuning: SearchTuning, kind: str) -> Any:
         if allowed is None and kind in ("flat", "sq8"):
             return None  # FAISS's plain path; passing empty params is measurably slower
-        selector = None
-        if allowed is not None:
-            selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(allowed))
+        if allowed is None:
+            # Unrestricted parameters are the same every time: build them once.
+            key = (kind, tuning.ef_search, tuning.nprobe)
+            cached = self._plain_params.get(key)
+            if cached is None:
+                cached = self._plain_params[key] = self._new_params(kind, tuning)
+            return cached
+        params = self._new_params(kind, tuning)
+        selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(allowed))
+        params.sel = selector
+        # SWIG does not keep the selector (and its bitmap) alive through `params`.
+        params._haima_keepalive = (selector, allowed)
+        return params
+
+    @staticmethod
+    def _new_params(kind: str, tuning: SearchTuning) -> Any:
         if kind == "hnsw":
             params = faiss.SearchParametersHNSW()
             params.efSearch = tuning.ef_search
@@ -243,10 +256,6 @@ class VectorIndex:
             params.nprobe = tuning.nprobe
         else:
             params = faiss.SearchParameters()
-        if selector is not None:
-            params.sel = selector
-            # SWIG does not keep the selector (and its bitmap) alive through `params`.
-            params._haima_keepalive = (selector, allowed)
         return params
 
     def stored_vectors(self, positions: npt.NDArray[np.int64]) -> Vectors | None:
