@@ -9,6 +9,8 @@ commits are seen without reopening.
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import logging
 import shutil
 import threading
@@ -799,6 +801,19 @@ class _Indexer:
 
 
 def _parse_filters(where: Where | None, where_document: WhereDocument | None) -> Filter | None:
+    """Parse both filters; a filter seen before is not parsed again (queries repeat them)."""
+    if where is None and where_document is None:
+        return None
+    try:
+        text = json.dumps([where, where_document])
+    except (TypeError, ValueError):  # not plain JSON (e.g. NumPy scalars): parse directly
+        return combine(parse_where(where), parse_where_document(where_document))
+    return _parse_text(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_text(text: str) -> Filter | None:
+    where, where_document = json.loads(text)
     return combine(parse_where(where), parse_where_document(where_document))
 
 
