@@ -508,7 +508,7 @@ class LocalBackend:
                 k = min(n_results, index.live_count)
                 with faiss_threads(config.index.num_threads):
                     distances, rids = index.search(queries, k, plans, tuning, self._loader(row))
-            wanted = {int(r) for r in rids.ravel() if r >= 0}
+            wanted = set(rids[rids >= 0].tolist())
             if {"documents", "metadatas", "embeddings"}.isdisjoint(include) and slot is not None:
                 known = slot.index.ids
                 records = {rid: (known[rid], None, None, None) for rid in wanted}
@@ -835,12 +835,9 @@ def _query_result(
     mds: list[list[Any]] = []
     dists: list[list[float]] = []
     embs: list[Vectors] = []
-    for row_rids, row_dist in zip(rids, distances, strict=False):
-        keep = [
-            (int(r), float(d))
-            for r, d in zip(row_rids, row_dist, strict=False)
-            if r >= 0 and int(r) in records
-        ]
+    # Python lists first: iterating NumPy scalars costs more than the rest of this loop.
+    for row_rids, row_dist in zip(rids.tolist(), distances.tolist(), strict=True):
+        keep = [(r, d) for r, d in zip(row_rids, row_dist, strict=True) if r in records]
         ids.append([records[r][0] for r, _ in keep])
         if "documents" in include:
             docs.append([records[r][1] for r, _ in keep])

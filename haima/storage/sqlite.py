@@ -121,8 +121,12 @@ def encode_metadata(metadata: dict[str, Any] | None) -> str | None:
     return _JSON.encode(metadata)
 
 
+_DECODER = json.JSONDecoder()
+
+
 def decode_metadata(text: str | None) -> dict[str, Any] | None:
-    return json.loads(text) if text else None
+    # raw_decode: the text is ours and has no surrounding whitespace to strip.
+    return _DECODER.raw_decode(text)[0] if text else None
 
 
 class Store:
