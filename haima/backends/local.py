@@ -8,7 +8,6 @@ commits are seen without reopening.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
@@ -482,14 +481,33 @@ class LocalBackend:
         include: Sequence[IncludeField],
     ) -> QueryResult:
         filt = _parse_filters(where, where_document)
-        # One read transaction when the answer reads SQLite: the index catch-up, the
-        # filter and the rows fetched all see the same committed state. An answer of ids
-        # and distances alone comes from memory and needs none.
-        reads_rows = filt is not None or not {"documents", "metadatas", "embeddings"}.isdisjoint(
-            include
-        )
-        consistent = self.store.read_transaction() if reads_rows else contextlib.nullcontext()
-        with self.lock, consistent:
+        answer = None
+        for _ in range(2):
+            answer = self._query_once(collection_id, query_embeddings, n_results, filt, include)
+            if answer is not None:
+                break
+        if answer is None:
+            # Records vanished twice between search and fetch: a writer in another
+            # process is deleting fast. Answer with what could be read.
+            answer = self._query_once(
+                collection_id, query_embeddings, n_results, filt, include, partial=True
+            )
+        assert answer is not None
+        return answer
+
+    def _query_once(
+        self,
+        collection_id: str,
+        query_embeddings: Vectors,
+        n_results: int,
+        filt: Filter | None,
+        include: Sequence[IncludeField],
+        partial: bool = False,
+    ) -> QueryResult | None:
+        """One search. Each SQL read is a single statement (its own snapshot); if a record
+        found by the search was deleted by another process before its row was read, the
+        index is marked stale and None is returned, so the caller searches again."""
+        with self.lock:
             row, config, slot = self._for_query(collection_id)
             n_queries = len(query_embeddings)
             if slot is not None and query_embeddings.shape[1] != slot.index.dim:
@@ -519,6 +537,9 @@ class LocalBackend:
                     metadatas="metadatas" in include,
                     embeddings="embeddings" in include,
                 )
+                if len(records) < len(wanted) and slot is not None and not partial:
+                    slot.stale = True
+                    return None
         return _query_result(rids, distances, records, include, row.dimension)
 
     def _for_query(
