@@ -23,11 +23,10 @@ from typing import Any
 import numpy as np
 
 from haima.backends.base import CollectionModel
-from haima.config import CollectionConfiguration, IndexConfig
+from haima.config import CollectionConfiguration
 from haima.errors import (
     DimensionMismatchError,
     DuplicateIDError,
-    InvalidArgumentError,
     NotFoundError,
     ResetNotAllowedError,
 )
@@ -217,7 +216,9 @@ class LocalBackend:
             if slot is not None:
                 slot.row = slot.config = None
             if slot is not None and configuration is not None:
-                slot.index.reconfigure(CollectionConfiguration.from_json(configuration).index)
+                slot.index.reconfigure(
+                    CollectionConfiguration.from_json(configuration).index, self._loader(row)
+                )
                 self._forget_plans(collection_id)
                 self._wake_indexer()
         return self._model(row)
@@ -628,7 +629,7 @@ class LocalBackend:
                         index = CollectionIndex.from_snapshot(config.index, snapshot)
                     index.dirty = False
                     if index.main is not None and index.target_kind() != index.main.kind:
-                        index.reconfigure(config.index)
+                        index.reconfigure(config.index, self._loader(row))
                     return index
                 except (SnapshotError, ValueError, KeyError, RuntimeError) as exc:
                     log.warning(
@@ -877,6 +878,3 @@ def _query_result(
         data=None,
         included=list(include),
     )
-
-
-__all__ = ["IndexConfig", "InvalidArgumentError", "LocalBackend"]

@@ -239,16 +239,16 @@ class CollectionIndex:
         self.main, self.tail = None, tail
         self._changed()
 
-    def reconfigure(self, cfg: IndexConfig) -> None:
-        """New settings; a different index type drops the ANN part to be rebuilt."""
+    def reconfigure(self, cfg: IndexConfig, loader: VectorLoader) -> None:
+        """New settings; a different index type drops the ANN part to be rebuilt (its
+        vectors return to the exact tail, from SQLite for kinds that do not keep them)."""
         rebuild = cfg.type != self.cfg.type or any(
             getattr(cfg, f) != getattr(self.cfg, f)
             for f in ("max_neighbors", "ef_construction", "nlist", "pq_m", "pq_nbits")
         )
-        if rebuild and self.main is not None:
-            self.cfg = cfg
-            self.compact(lambda rids: np.zeros((0, self.dim), np.float32))
         self.cfg = cfg
+        if rebuild and self.main is not None:
+            self.compact(loader)
         self._changed()
 
     # -- search --------------------------------------------------------------------------
