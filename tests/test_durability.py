@@ -481,6 +481,16 @@ def _store_bytes(store: Path) -> int:
     return sum(p.stat().st_size for p in store.glob("haima.sqlite3*"))
 
 
+def _add_big_collection(client: haima.Client, n: int) -> None:
+    big = client.create_collection("big", embedding_function=None)
+    big.add(
+        ids=[f"r{i}" for i in range(n)],
+        embeddings=np.random.default_rng(0).standard_normal((n, 8)).astype(np.float32),
+        documents=[f"document number {i} about nothing" for i in range(n)],
+        metadatas=[{"i": i, "tag": f"t{i % 10}"} for i in range(n)],
+    )
+
+
 def test_deleting_a_collection_reclaims_sqlite_space(tmp_path: Path) -> None:
     store = tmp_path / "store"
     with haima.PersistentClient(store, settings=QUIET) as client:
@@ -490,13 +500,7 @@ def test_deleting_a_collection_reclaims_sqlite_space(tmp_path: Path) -> None:
 
     n = 20_000
     with haima.PersistentClient(store, settings=QUIET) as client:
-        big = client.create_collection("big", embedding_function=None)
-        big.add(
-            ids=[f"r{i}" for i in range(n)],
-            embeddings=np.random.default_rng(0).standard_normal((n, 8)).astype(np.float32),
-            documents=[f"document number {i} about nothing" for i in range(n)],
-            metadatas=[{"i": i, "tag": f"t{i % 10}"} for i in range(n)],
-        )
+        _add_big_collection(client, n)
     full = _store_bytes(store)
     assert full > baseline + 1_000_000
 
@@ -509,11 +513,5 @@ def test_deleting_a_collection_reclaims_sqlite_space(tmp_path: Path) -> None:
 
     # And the space is reused: the same data again does not grow the file past before.
     with haima.PersistentClient(store, settings=QUIET) as client:
-        big = client.create_collection("big", embedding_function=None)
-        big.add(
-            ids=[f"r{i}" for i in range(n)],
-            embeddings=np.random.default_rng(0).standard_normal((n, 8)).astype(np.float32),
-            documents=[f"document number {i} about nothing" for i in range(n)],
-            metadatas=[{"i": i, "tag": f"t{i % 10}"} for i in range(n)],
-        )
+        _add_big_collection(client, n)
     assert _store_bytes(store) <= full * 1.1

@@ -31,7 +31,7 @@ from haima.errors import (
     ResetNotAllowedError,
 )
 from haima.filters import Filter, combine, parse_where, parse_where_document, to_sql
-from haima.index.collection_index import CollectionIndex, PartPlan
+from haima.index.collection_index import INDEX_STEP, CollectionIndex, PartPlan
 from haima.index.faiss_index import Rids, SearchTuning, Vectors, faiss_threads, prepare
 from haima.index.snapshot import Snapshot, SnapshotError, write_snapshot
 from haima.settings import Settings
@@ -41,6 +41,7 @@ from haima.storage.sqlite import (
     CollectionRow,
     Store,
     decode_metadata,
+    vectors_from_blobs,
 )
 from haima.types import GetResult, IncludeField, QueryResult, Where, WhereDocument
 from haima.validation import merged_metadata
@@ -464,7 +465,9 @@ class LocalBackend:
             rows.sort(key=lambda r: position[r[1]])
         return GetResult(
             ids=[r[1] for r in rows],
-            embeddings=_matrix([r[4] for r in rows], row.dimension) if with_embeddings else None,
+            embeddings=vectors_from_blobs([r[4] for r in rows], row.dimension or 0)
+            if with_embeddings
+            else None,
             documents=[r[2] for r in rows] if "documents" in include else None,
             metadatas=[decode_metadata(r[3]) for r in rows] if "metadatas" in include else None,
             uris=None,
@@ -573,9 +576,7 @@ class LocalBackend:
                 slot = self._synced(collection_id, row)
                 if slot is None:
                     return
-                if slot.index.needs_compaction():
-                    self._compact(slot, row)
-                if not slot.index.index_step(self._loader(row), batch=10_000):
+                if not self._index_step(slot, row, batch=10_000):
                     self._save(collection_id)
                     return
 
@@ -732,10 +733,7 @@ class LocalBackend:
                     self._slots.pop(collection_id, None)
                     continue
                 slot = self._synced(collection_id, row) or slot
-                if slot.index.needs_compaction():
-                    self._compact(slot, row)
-                slot.index.index_step(self._loader(row))
-                self._forget_plans(collection_id)
+                self._index_step(slot, row, batch=INDEX_STEP)
                 if not slot.index.pending():
                     self._save(collection_id)
                 return True
@@ -744,11 +742,15 @@ class LocalBackend:
                     self._save(collection_id)
         return False
 
-    def _compact(self, slot: _IndexSlot, row: CollectionRow) -> None:
-        """Rebuild the ANN part without its tombstones and give SQLite's free pages back
-        to the file system."""
-        slot.index.compact(self._loader(row))
-        self.store.reclaim_space()
+    def _index_step(self, slot: _IndexSlot, row: CollectionRow, batch: int) -> int:
+        """Compact the ANN part if tombstones call for it (giving SQLite's free pages back
+        to the file system), then move up to `batch` vectors into it; returns how many."""
+        if slot.index.needs_compaction():
+            slot.index.compact(self._loader(row))
+            self.store.reclaim_space()
+        moved = slot.index.index_step(self._loader(row), batch=batch)
+        self._forget_plans(row.id)
+        return moved
 
     def _indexing_due(self, slot: _IndexSlot, now: float) -> bool:
         """Index once writes pause, so that a bulk load is not slowed by the indexer
@@ -839,12 +841,6 @@ def _parse_text(text: str) -> Filter | None:
     return combine(parse_where(where), parse_where_document(where_document))
 
 
-def _matrix(blobs: list[bytes], dimension: int | None) -> Vectors:
-    if not blobs:
-        return np.zeros((0, dimension or 0), np.float32)
-    return np.frombuffer(b"".join(blobs), dtype="<f4").astype(np.float32).reshape(len(blobs), -1)
-
-
 def _query_result(
     rids: Rids,
     distances: Any,
@@ -867,7 +863,7 @@ def _query_result(
             mds.append([decode_metadata(records[r][2]) for r, _ in keep])
         dists.append([d for _, d in keep])
         if "embeddings" in include:
-            embs.append(_matrix([records[r][3] for r, _ in keep], dimension))
+            embs.append(vectors_from_blobs([records[r][3] for r, _ in keep], dimension or 0))
     return QueryResult(
         ids=ids,
         embeddings=embs if "embeddings" in include else None,

@@ -209,13 +209,21 @@ class CollectionIndex:
             index.train(np.ascontiguousarray(vectors))
         return VectorIndex(kind, index, self.metric)
 
-    def _rebuilt_tail(self) -> VectorIndex:
-        live = np.flatnonzero(~self.tail.deleted)
+    def _live(self, part: VectorIndex, loader: VectorLoader) -> tuple[Rids, Vectors]:
+        """A part's live rids and prepared vectors (from SQLite for kinds that do not
+        keep the originals)."""
+        live = np.flatnonzero(~part.deleted)
+        rids = part.rids[live].copy()
+        stored = part.stored_vectors(live)
+        vectors = stored if stored is not None else prepare(loader(rids), self.metric)
+        return rids, np.ascontiguousarray(vectors)
+
+    def _rebuilt_tail(self, *parts: VectorIndex, loader: VectorLoader | None = None) -> VectorIndex:
+        """A new tail holding the live vectors of `parts` (default: the tail), in order."""
         tail = self._new_tail()
-        if len(live):
-            vectors = self.tail.stored_vectors(live)
-            assert vectors is not None
-            tail.add(self.tail.rids[live].copy(), np.ascontiguousarray(vectors))
+        for part in parts or (self.tail,):
+            if part.live_count:
+                tail.add(*self._live(part, loader or _no_loader))
         return tail
 
     def compact(self, loader: VectorLoader) -> None:
@@ -224,19 +232,8 @@ class CollectionIndex:
         main = self.main
         if main is None:
             return
-        live = np.flatnonzero(~main.deleted)
-        rids = main.rids[live].copy()
-        stored = main.stored_vectors(live)
-        vectors = stored if stored is not None else prepare(loader(rids), self.metric)
-        tail_live = np.flatnonzero(~self.tail.deleted)
-        tail_rids = self.tail.rids[tail_live].copy()
-        tail_vectors = self.tail.stored_vectors(tail_live)
-        tail = self._new_tail()
-        tail.add(rids, np.ascontiguousarray(vectors))
-        if len(tail_live):
-            assert tail_vectors is not None
-            tail.add(tail_rids, np.ascontiguousarray(tail_vectors))
-        self.main, self.tail = None, tail
+        self.tail = self._rebuilt_tail(main, self.tail, loader=loader)
+        self.main = None
         self._changed()
 
     def reconfigure(self, cfg: IndexConfig, loader: VectorLoader) -> None:
@@ -454,6 +451,10 @@ class CollectionIndex:
             rid: blob[a:b].decode("utf-8") for rid, a, b in zip(id_rids, starts, ends, strict=True)
         }
         return out
+
+
+def _no_loader(rids: Rids) -> Vectors:
+    raise AssertionError("the exact tail keeps its vectors; nothing to load")
 
 
 def _pad(array: npt.NDArray[Any], width: int, fill: float) -> npt.NDArray[Any]:

@@ -180,11 +180,10 @@ class VectorIndex:
 
     def positions(self, rids: Rids) -> npt.NDArray[np.int64]:
         """Positions of `rids` (sorted or not); -1 where absent or deleted."""
-        held = self.rids
-        pos = np.searchsorted(held, rids)
-        pos = np.minimum(pos, max(self.size - 1, 0))
-        found = (self.size > 0) & (held[pos] == rids) if self.size else np.zeros(len(rids), bool)
-        found &= ~self.deleted[pos] if self.size else found
+        if not self.size:
+            return np.full(len(rids), -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.rids, rids), self.size - 1)
+        found = (self.rids[pos] == rids) & ~self.deleted[pos]
         return np.where(found, pos, -1).astype(np.int64)
 
     def delete(self, rids: Rids) -> int:
@@ -260,12 +259,8 @@ class VectorIndex:
 
     def stored_vectors(self, positions: npt.NDArray[np.int64]) -> Vectors | None:
         """The exact stored (prepared) vectors at `positions`, if this kind keeps them."""
-        if not self.exact or self.size == 0:
-            return None
-        flat = self.index if self.kind == "flat" else faiss.downcast_index(self.index.storage)
-        all_vectors = faiss.rev_swig_ptr(flat.get_xb(), self.size * self.dim)
-        matrix = np.asarray(all_vectors).reshape(self.size, self.dim)
-        return matrix[positions]
+        matrix = self.all_stored_vectors()
+        return None if matrix is None else matrix[positions]
 
     def all_stored_vectors(self) -> Vectors | None:
         """A view of every stored vector (flat and HNSW only); valid until the next add."""

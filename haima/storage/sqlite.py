@@ -479,9 +479,7 @@ class Store:
         conn: sqlite3.Connection, collection_id: str, ids: Sequence[str]
     ) -> dict[str, StoredRecord]:
         found: dict[str, StoredRecord] = {}
-        for start in range(0, len(ids), _CHUNK):
-            part = ids[start : start + _CHUNK]
-            marks = ",".join("?" * len(part))
+        for part, marks in _in_chunks(ids):
             for rid, rec_id, doc, md in conn.execute(
                 f"SELECT rid, id, document, metadata FROM records"
                 f" WHERE collection_id = ? AND id IN ({marks})",
@@ -588,24 +586,20 @@ class Store:
                 (after_rid, collection_id),
             ).fetchall()
         rids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        blob = b"".join(r[1] for r in rows)
-        vectors = np.frombuffer(blob, dtype="<f4").astype(np.float32, copy=False)
-        return rids, vectors.reshape(len(rows), dimension), [r[2] for r in rows]
+        vectors = vectors_from_blobs([r[1] for r in rows], dimension)
+        return rids, vectors, [r[2] for r in rows]
 
     def vectors_of(self, rids: Sequence[int], dimension: int) -> npt.NDArray[np.float32]:
         """Stored vectors of `rids`, in the order given."""
         by_rid: dict[int, bytes] = {}
         with self.lock:
-            for start in range(0, len(rids), _CHUNK):
-                part = [int(r) for r in rids[start : start + _CHUNK]]
-                marks = ",".join("?" * len(part))
+            for part, marks in _in_chunks([int(r) for r in rids]):
                 by_rid.update(
                     self.conn.execute(
                         f"SELECT rid, embedding FROM vectors WHERE rid IN ({marks})", part
                     ).fetchall()
                 )
-        blob = b"".join(by_rid[int(r)] for r in rids)
-        return np.frombuffer(blob, dtype="<f4").astype(np.float32).reshape(len(rids), dimension)
+        return vectors_from_blobs([by_rid[int(r)] for r in rids], dimension)
 
     def deletions_after(self, collection_id: str, seq: int) -> Rids:
         with self.lock:
@@ -667,9 +661,7 @@ class Store:
         wanted = [int(r) for r in rids]
         out: dict[int, tuple[Any, ...]] = {}
         with self.lock:
-            for start in range(0, len(wanted), _CHUNK):
-                part = wanted[start : start + _CHUNK]
-                marks = ",".join("?" * len(part))
+            for part, marks in _in_chunks(wanted):
                 for row in self.conn.execute(
                     f"SELECT {columns} FROM {source} WHERE r.rid IN ({marks})", part
                 ):
@@ -707,6 +699,21 @@ class Store:
         args.extend([-1 if limit is None else limit, offset or 0])
         with self.lock:
             return self.conn.execute(sql, args).fetchall()
+
+
+def _in_chunks(values: Sequence[Any]) -> Iterator[tuple[list[Any], str]]:
+    """`values` in slices that fit one statement, each with its `?,?,…` placeholders."""
+    for start in range(0, len(values), _CHUNK):
+        part = list(values[start : start + _CHUNK])
+        yield part, ",".join("?" * len(part))
+
+
+def vectors_from_blobs(blobs: Sequence[bytes], dimension: int) -> npt.NDArray[np.float32]:
+    """Stored embedding BLOBs (float32 little-endian) as one (n, dimension) matrix."""
+    if not blobs:
+        return np.zeros((0, dimension), np.float32)
+    matrix = np.frombuffer(b"".join(blobs), dtype="<f4").astype(np.float32, copy=False)
+    return matrix.reshape(len(blobs), dimension)
 
 
 def _repeat(value: str, count: int) -> Iterator[str]:
