@@ -485,19 +485,15 @@ class LocalBackend:
         include: Sequence[IncludeField],
     ) -> QueryResult:
         filt = _parse_filters(where, where_document)
-        answer = None
-        for _ in range(2):
-            answer = self._query_once(collection_id, query_embeddings, n_results, filt, include)
-            if answer is not None:
-                break
-        if answer is None:
-            # Records vanished twice between search and fetch: a writer in another
-            # process is deleting fast. Answer with what could be read.
+        # A record found by the search may be deleted by another process before its row
+        # is read: search again (twice), then answer with what could be read.
+        for attempt in range(3):
             answer = self._query_once(
-                collection_id, query_embeddings, n_results, filt, include, partial=True
+                collection_id, query_embeddings, n_results, filt, include, partial=attempt == 2
             )
-        assert answer is not None
-        return answer
+            if answer is not None:
+                return answer
+        raise AssertionError("a partial query always answers")
 
     def _query_once(
         self,
