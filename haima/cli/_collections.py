@@ -1,4 +1,4 @@
-"""The `haima` command: a thin layer over the library."""
+"""`haima collections`: list a store's collections."""
 
 from __future__ import annotations
 
@@ -10,13 +10,7 @@ import click
 import haima
 
 
-@click.group()
-@click.version_option(haima.__version__, prog_name="haima")
-def main() -> None:
-    """Haima (海马): a vector database for LLM applications."""
-
-
-@main.command()
+@click.command()
 @click.option("--path", default="./haima_data", show_default=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def collections(path: Path, as_json: bool) -> None:

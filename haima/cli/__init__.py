@@ -1,0 +1,21 @@
+"""The `haima` command: a thin layer over the library.
+
+Each command lives in its own module and registers itself on `main` here, so that a
+command's dependencies (server, RAG, evaluation) load only when it runs.
+"""
+
+from __future__ import annotations
+
+import click
+
+import haima
+from haima.cli._collections import collections
+
+
+@click.group()
+@click.version_option(haima.__version__, prog_name="haima")
+def main() -> None:
+    """Haima (海马): a vector database for LLM applications."""
+
+
+main.add_command(collections)
