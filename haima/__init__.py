@@ -7,7 +7,7 @@ docs.add(ids=["a"], embeddings=[[0.1, 0.2]], documents=["..."], metadatas=[{"k":
 docs.query(query_embeddings=[[0.1, 0.2]], n_results=5, where={"k": {"$gte": 1}})
 """
 
-from haima.client import Client, PersistentClient
+from haima.client import Client, HttpClient, PersistentClient, connect
 from haima.collection import Collection
 from haima.errors import (
     AuthorizationError,
@@ -35,6 +35,7 @@ __all__ = [
     "EmbeddingFunctionError",
     "GetResult",
     "HaimaError",
+    "HttpClient",
     "InvalidArgumentError",
     "InvalidFilterError",
     "NotFoundError",
@@ -44,4 +45,5 @@ __all__ = [
     "Settings",
     "UniqueConstraintError",
     "__version__",
+    "connect",
 ]

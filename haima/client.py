@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from haima import validation
 from haima.backends.base import Backend, CollectionModel
+from haima.backends.http import DEFAULT_TIMEOUT, HttpBackend
 from haima.backends.local import LocalBackend
 from haima.collection import Collection
 from haima.config import parse_configuration
@@ -83,10 +85,12 @@ class Client:
     # -- tenants and databases ----------------------------------------------------------------
 
     def create_tenant(self, name: str) -> None:
-        self._backend.create_tenant(_namespace(name, "tenant"))
+        self._backend.create_tenant(validation.namespace_name(name, "tenant"))
 
     def create_database(self, name: str, tenant: str | None = None) -> None:
-        self._backend.create_database(tenant or self.tenant, _namespace(name, "database"))
+        self._backend.create_database(
+            tenant or self.tenant, validation.namespace_name(name, "database")
+        )
 
     def list_databases(self, tenant: str | None = None) -> list[str]:
         return self._backend.list_databases(tenant or self.tenant)
@@ -110,19 +114,14 @@ class Client:
         embedding_function: EmbeddingArg = DEFAULT,
         get_or_create: bool = False,
     ) -> Collection:
-        validation.collection_name(name)
-        md = validation.collection_metadata(metadata)
         fn = (
             default_embedding_function()
             if isinstance(embedding_function, _DefaultEmbedding)
             else embedding_function
         )
-        config = parse_configuration(configuration, md)
-        spec = spec_of(fn) if fn is not None else None
-        if spec is not None and config.embedding_function is None:
-            config = type(config)(metric=config.metric, index=config.index, embedding_function=spec)
+        md, config = new_collection_settings(name, configuration, metadata, fn)
         model = self._backend.create_collection(
-            self.tenant, self.database, name, md, config.to_json(), get_or_create
+            self.tenant, self.database, name, md, config, get_or_create
         )
         if get_or_create:
             return self._collection(model, embedding_function)
@@ -179,6 +178,23 @@ class Client:
         return Collection(self._backend, model, fn)
 
 
+def new_collection_settings(
+    name: str,
+    configuration: Mapping[str, Any] | None,
+    metadata: Mapping[str, Any] | None,
+    embedding_function: EmbeddingFunction | None,
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Validated metadata and the normalised configuration of a collection to create, with
+    the function's spec recorded unless the configuration names one already."""
+    validation.collection_name(name)
+    md = validation.collection_metadata(metadata)
+    config = parse_configuration(configuration, md)
+    spec = spec_of(embedding_function) if embedding_function is not None else None
+    if spec is not None and config.embedding_function is None:
+        config = dataclasses.replace(config, embedding_function=spec)
+    return md, config.to_json()
+
+
 def _rebuild(spec: Mapping[str, Any]) -> EmbeddingFunction | None:
     try:
         return from_spec(dict(spec))
@@ -188,12 +204,6 @@ def _rebuild(spec: Mapping[str, Any]) -> EmbeddingFunction | None:
 
 def _identity(spec: Mapping[str, Any]) -> str:
     return model_identity(dict(spec))
-
-
-def _namespace(name: Any, field: str) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidArgumentError(f"{field}: expected a non-empty name, got {name!r}")
-    return name
 
 
 class PersistentClient(Client):
@@ -212,3 +222,66 @@ class PersistentClient(Client):
             settings, tenant=tenant, database=database, backend=LocalBackend(Path(path), settings)
         )
         self.path = Path(path)
+
+
+class HttpClient(Client):
+    """A client of a Haima server (`haima run`): the same API as the embedded clients."""
+
+    def __init__(
+        self,
+        host: str = "localhost",
+        port: int = 8000,
+        ssl: bool = False,
+        api_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        settings: Settings | None = None,
+        *,
+        tenant: str = DEFAULT_TENANT,
+        database: str = DEFAULT_DATABASE,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        shown = f"[{host}]" if ":" in host else host
+        url = f"{'https' if ssl else 'http'}://{shown}:{port}"
+        self._init_url(url, api_key, headers, settings, tenant, database, timeout)
+
+    def _init_url(
+        self,
+        url: str,
+        api_key: str | None,
+        headers: dict[str, str] | None,
+        settings: Settings | None,
+        tenant: str,
+        database: str,
+        timeout: float,
+    ) -> None:
+        backend = HttpBackend(url, api_key=api_key, headers=headers, timeout=timeout)
+        super().__init__(settings, tenant=tenant, database=database, backend=backend)
+        self.url = url
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        api_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        settings: Settings | None = None,
+        *,
+        tenant: str = DEFAULT_TENANT,
+        database: str = DEFAULT_DATABASE,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> HttpClient:
+        """A client of the server at `url` (e.g. "http://127.0.0.1:8000")."""
+        if not url.startswith(("http://", "https://")):
+            raise InvalidArgumentError(f"url: expected http:// or https://, got {url!r}")
+        client = cls.__new__(cls)
+        client._init_url(url, api_key, headers, settings, tenant, database, timeout)
+        return client
+
+
+def connect(target: str, **options: Any) -> Client:
+    """A client for `target`: an http(s) URL (a server), ":memory:", or a store's path."""
+    if target.startswith(("http://", "https://")):
+        return HttpClient.from_url(target, **options)
+    if target == ":memory:":
+        return Client(**options)
+    return PersistentClient(target, **options)

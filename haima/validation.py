@@ -231,3 +231,10 @@ def merged_metadata(old: Metadata | None, change: MetadataInput) -> Metadata | N
         else:
             merged[key] = val
     return merged or None
+
+
+def namespace_name(name: Any, field: str) -> str:
+    """A tenant or database name."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidArgumentError(f"{field}: expected a non-empty name, got {name!r}")
+    return name

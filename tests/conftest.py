@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -9,23 +10,49 @@ import numpy as np
 import pytest
 
 import haima
+from tests.server_process import ServerProcess
 
 ClientFactory = Callable[[], haima.Client]
 
 
-@pytest.fixture(params=["memory", "persistent"])
+@pytest.fixture(params=["memory", "persistent", "http"])
 def client_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One `haima run` for the HTTP variant of the contract suite; each test works in a
+    tenant of its own, so tests stay independent without a server each."""
+    root = tmp_path_factory.mktemp("shared-server")
+    server = ServerProcess(root / "store", "--no-preload", "--no-access-log").start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def make_client(client_kind: str, tmp_path: Path) -> Iterator[ClientFactory]:
+def make_client(
+    client_kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[ClientFactory]:
     """Opens clients of one kind; persistent ones share `tmp_path`, so a second call
-    reopens the same store. Everything opened is closed at the end."""
+    reopens the same store, and HTTP ones share a fresh tenant on the shared server.
+    Everything opened is closed at the end."""
     opened: list[haima.Client] = []
     memory_client: list[haima.Client] = []
+    tenant = f"t-{uuid.uuid4().hex}"
+    if client_kind == "http":
+        server: ServerProcess = request.getfixturevalue("shared_server")
+        with haima.HttpClient.from_url(server.url) as admin:
+            admin.create_tenant(tenant)
+            admin.create_database("default_database", tenant=tenant)
 
     def factory() -> haima.Client:
+        if client_kind == "http":
+            c: haima.Client = haima.HttpClient.from_url(
+                server.url, tenant=tenant, database="default_database"
+            )
+            opened.append(c)
+            return c
         if client_kind == "memory":
             if not memory_client:
                 memory_client.append(haima.Client())

@@ -108,7 +108,7 @@ class LocalBackend:
                 "reset() is disabled; create the client with Settings(allow_reset=True)"
             )
         with self.lock:
-            for tenant, database in self._all_databases():
+            for tenant, database in self.all_databases():
                 for row in self.store.list_collections(tenant, database, None, None):
                     self._drop_collection(row.id)
                 if (tenant, database) != (DEFAULT_TENANT, DEFAULT_DATABASE):
@@ -117,7 +117,7 @@ class LocalBackend:
                 conn.execute("DELETE FROM tenants WHERE name != ?", (DEFAULT_TENANT,))
             self.store.reclaim_space()
 
-    def _all_databases(self) -> list[tuple[str, str]]:
+    def all_databases(self) -> list[tuple[str, str]]:
         with self.lock:
             rows = self.store.conn.execute("SELECT tenant, name FROM databases").fetchall()
         return [(str(t), str(n)) for t, n in rows]
@@ -178,6 +178,9 @@ class LocalBackend:
 
     def get_collection(self, tenant: str, database: str, name: str) -> CollectionModel:
         return self._model(self.store.get_collection(tenant, database, name))
+
+    def get_collection_by_id(self, collection_id: str) -> CollectionModel:
+        return self._model(self.store.get_collection_by_id(collection_id))
 
     def list_collections(
         self, tenant: str, database: str, limit: int | None, offset: int | None

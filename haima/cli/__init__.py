@@ -10,6 +10,7 @@ import click
 
 import haima
 from haima.cli._collections import collections
+from haima.cli._server import run
 
 
 @click.group()
@@ -19,3 +20,4 @@ def main() -> None:
 
 
 main.add_command(collections)
+main.add_command(run)

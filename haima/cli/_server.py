@@ -1,0 +1,131 @@
+"""`haima run`: serve a store over HTTP."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _configure_logging(level: str, access_log: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access = logging.getLogger("haima.access")
+    access.handlers[:] = [handler]
+    access.propagate = False
+    access.setLevel(logging.INFO if access_log else logging.WARNING)
+    logging.getLogger("haima").setLevel(level.upper())
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=level.upper(), format="%(levelname)s %(name)s: %(message)s")
+
+
+@click.command()
+@click.option(
+    "--path",
+    default="./haima_data",
+    show_default=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The store to serve (created if missing).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--api-key",
+    envvar="HAIMA_API_KEY",
+    default=None,
+    help="Require this key (Authorization: Bearer or X-Chroma-Token). Env: HAIMA_API_KEY.",
+)
+@click.option(
+    "--allow-unauthenticated",
+    is_flag=True,
+    help="Allow binding a non-loopback address without an API key.",
+)
+@click.option("--allow-reset", is_flag=True, help="Let clients call reset() (deletes everything).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--max-request-mb",
+    default=256,
+    show_default=True,
+    type=click.IntRange(1, 1 << 20),
+    help="Larger request bodies get 413.",
+)
+@click.option(
+    "--preload/--no-preload",
+    default=True,
+    show_default=True,
+    help="Load the default embedding model before accepting requests.",
+)
+@click.option("--access-log/--no-access-log", default=True, show_default=True)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+def run(
+    path: Path,
+    host: str,
+    port: int,
+    api_key: str | None,
+    allow_unauthenticated: bool,
+    allow_reset: bool,
+    workers: int,
+    max_request_mb: int,
+    preload: bool,
+    access_log: bool,
+    log_level: str,
+) -> None:
+    """Serve a store: Chroma's REST API v2, OpenAI-compatible /v1/embeddings, /metrics."""
+    try:
+        import uvicorn
+
+        from haima.server.app import CONFIG_ENV, config_to_environment, create_app
+        from haima.server.state import ServerConfig
+    except ImportError as exc:
+        raise click.ClickException(
+            f"the server needs the 'server' extra: pip install 'haima[server]' ({exc})"
+        ) from None
+    if not api_key and not is_loopback(host) and not allow_unauthenticated:
+        raise click.UsageError(
+            f"refusing to serve {host} without an API key: anyone who can reach it could read "
+            "and delete data. Set --api-key (or HAIMA_API_KEY), bind 127.0.0.1, or pass "
+            "--allow-unauthenticated."
+        )
+    config = ServerConfig(
+        path=path,
+        api_key=api_key or None,
+        allow_reset=allow_reset,
+        max_request_bytes=max_request_mb * 1024 * 1024,
+        preload_embeddings=preload,
+    )
+    _configure_logging(log_level, access_log)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(
+        f"Haima {path} on http://{shown}:{port}  (API docs: /docs, Chroma clients: "
+        f"chromadb.HttpClient(host={host!r}, port={port}))",
+        err=True,
+    )
+    common = {"host": host, "port": port, "log_level": log_level, "access_log": False}
+    if workers == 1:
+        uvicorn.run(create_app(config), **common)  # type: ignore[arg-type]
+    else:
+        os.environ[CONFIG_ENV] = config_to_environment(config)
+        uvicorn.run(
+            "haima.server.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            **common,  # type: ignore[arg-type]
+        )

@@ -1,0 +1,154 @@
+"""The FastAPI application: Chroma's REST API v2, OpenAI-compatible embeddings, metrics.
+
+`create_app(config)` builds an app over one persistent store. `haima run` serves it with
+uvicorn; with several workers each process opens the store itself (SQLite's WAL lets them
+share it), which is why the configuration can also come from the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import haima
+from haima.backends.wire import API_PREFIX, error_body
+from haima.errors import HaimaError, InvalidArgumentError, NotFoundError
+from haima.server import routes_chroma, routes_openai
+from haima.server.metrics import Metrics
+from haima.server.middleware import AuthMiddleware, ObserveMiddleware, SizeLimitMiddleware
+from haima.server.routes_chroma import blocking, json_response
+from haima.server.state import ServerConfig, ServerState
+
+log = logging.getLogger("haima.server")
+
+#: Environment variable carrying the configuration to worker processes.
+CONFIG_ENV = "HAIMA_SERVER_CONFIG"
+
+
+def create_app(config: ServerConfig) -> FastAPI:
+    models = routes_openai.ModelPool()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = ServerState(config)
+        app.state.haima = state
+        if config.preload_embeddings and models.available:
+            await blocking(lambda: _preload(models))
+        try:
+            yield
+        finally:
+            # Writes are durable when acknowledged; closing saves index snapshots so the
+            # next start does not rebuild them.
+            await blocking(state.close)
+
+    app = FastAPI(
+        title="Haima",
+        version=haima.__version__,
+        summary="Vector database for LLM applications (Chroma API v2 compatible)",
+        lifespan=lifespan,
+    )
+    app.include_router(routes_chroma.build_router(), prefix=API_PREFIX)
+    app.include_router(routes_openai.build_router(models))
+    _add_service_routes(app)
+    _add_error_handlers(app)
+    # Outermost last: observe everything, then auth, then the size limit.
+    app.add_middleware(SizeLimitMiddleware, max_bytes=config.max_request_bytes)
+    if config.api_key:
+        app.add_middleware(AuthMiddleware, api_key=config.api_key)
+    app.state.metrics = Metrics()
+    app.add_middleware(ObserveMiddleware, metrics=app.state.metrics)
+    return app
+
+
+def _preload(models: routes_openai.ModelPool) -> None:
+    name, fn = models.get("default")
+    load = getattr(fn, "load", None)
+    if callable(load):
+        load()
+    log.info("embedding model %s loaded", name)
+
+
+def _add_service_routes(app: FastAPI) -> None:
+    @app.get("/", tags=["Service"])
+    async def root() -> Response:
+        return json_response(
+            {
+                "name": "haima",
+                "version": haima.__version__,
+                "docs": "/docs",
+                "chroma_api": API_PREFIX,
+                "embeddings": "/v1/embeddings",
+                "metrics": "/metrics",
+            }
+        )
+
+    @app.get("/healthz", tags=["Service"])
+    async def healthz() -> Response:
+        return json_response({"status": "ok"})
+
+    @app.get("/metrics", tags=["Service"])
+    async def metrics(request: Request) -> Response:
+        state: ServerState = request.app.state.haima
+        sizes = await blocking(state.collection_sizes)
+        text = request.app.state.metrics.render(sizes)
+        return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    def respond(request: Request, error: HaimaError) -> Response:
+        if request.url.path.startswith("/v1/"):
+            # OpenAI's clients read {"error": {"message": ...}}.
+            kind = "invalid_request_error" if error.status_code < 500 else "server_error"
+            body: dict[str, Any] = {
+                "error": {"message": str(error), "type": kind, "param": None, "code": None}
+            }
+            return json_response(body, error.status_code)
+        return json_response(error_body(error), error.status_code)
+
+    @app.exception_handler(HaimaError)
+    async def haima_error(request: Request, exc: HaimaError) -> Response:
+        return respond(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        return respond(request, InvalidArgumentError(problems))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            error: HaimaError = NotFoundError(f"no route {request.method} {request.url.path}")
+        else:
+            error = HaimaError(str(exc.detail))
+            error.status_code = exc.status_code
+        return respond(request, error)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error in %s %s", request.method, request.url.path)
+        return respond(request, HaimaError(f"internal error: {type(exc).__name__}: {exc}"))
+
+
+def config_to_environment(config: ServerConfig) -> str:
+    data = asdict(config)
+    data["path"] = str(config.path)
+    return json.dumps(data)
+
+
+def app_from_environment() -> FastAPI:
+    """The app factory uvicorn's worker processes call (`--workers N`)."""
+    data = json.loads(os.environ[CONFIG_ENV])
+    data["path"] = Path(data["path"])
+    return create_app(ServerConfig(**data))

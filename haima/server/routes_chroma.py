@@ -1,0 +1,403 @@
+"""Chroma's REST API v2 over the local engine: the routes Chroma's clients call, which are
+also the routes Haima's own `HttpClient` calls.
+
+Bodies are parsed as plain JSON and checked by Haima's validation (the same code and the
+same messages as the embedded client) rather than by pydantic models: embedding payloads
+are large, and one set of rules should say what is valid.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+import haima
+from haima import validation
+from haima.backends.wire import (
+    collection_to_json,
+    decode_embeddings,
+    get_result_to_json,
+    query_result_to_json,
+)
+from haima.client import default_embedding_function, new_collection_settings
+from haima.collection import Collection
+from haima.config import CollectionConfiguration, updated_configuration
+from haima.errors import InvalidArgumentError
+from haima.server.state import ServerState
+
+T = TypeVar("T")
+
+#: What Chroma's clients are told about this server's version.
+CHROMA_API_VERSION = "1.0.0"
+
+COLLECTIONS = "/tenants/{tenant}/databases/{database}/collections"
+RECORDS = COLLECTIONS + "/{collection_id}"
+
+
+def json_response(content: Any, status_code: int = 200) -> Response:
+    body = json.dumps(content, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return Response(body.encode(), status_code=status_code, media_type="application/json")
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"request body: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise InvalidArgumentError(
+            f"request body: expected a JSON object, got {type(data).__name__}"
+        )
+    return data
+
+
+async def blocking(fn: Callable[[], T]) -> T:
+    """Engine calls block (SQLite, FAISS): run them off the event loop."""
+    return await run_in_threadpool(fn)
+
+
+def _state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.haima
+    return state
+
+
+def _no_uris(body: Mapping[str, Any]) -> None:
+    if body.get("uris") is not None:
+        raise InvalidArgumentError("uris: not supported by Haima; store them in metadata")
+
+
+def _wants_base64(body: Mapping[str, Any]) -> bool:
+    encoding = body.get("embeddings_encoding", "float")
+    if encoding not in ("float", "base64"):
+        raise InvalidArgumentError(
+            f"embeddings_encoding: expected 'float' or 'base64', got {encoding!r}"
+        )
+    return bool(encoding == "base64")
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(tags=["Chroma API v2"])
+
+    # -- server ---------------------------------------------------------------------------
+
+    @router.get("/heartbeat")
+    async def heartbeat(request: Request) -> Response:
+        return json_response({"nanosecond heartbeat": _state(request).backend.heartbeat()})
+
+    @router.get("/version")
+    async def version() -> Response:
+        return json_response(CHROMA_API_VERSION)
+
+    @router.get("/pre-flight-checks")
+    async def pre_flight_checks(request: Request) -> Response:
+        return json_response(
+            {
+                "max_batch_size": _state(request).config.max_batch_size,
+                "supports_base64_encoding": True,
+                "haima_version": haima.__version__,
+            }
+        )
+
+    @router.get("/auth/identity")
+    async def identity() -> Response:
+        return json_response({"user_id": "", "tenant": "default_tenant", "databases": ["*"]})
+
+    @router.post("/reset")
+    async def reset(request: Request) -> Response:
+        await blocking(_state(request).backend.reset)
+        return json_response(True)
+
+    # -- tenants and databases ------------------------------------------------------------
+
+    @router.post("/tenants")
+    async def create_tenant(request: Request) -> Response:
+        body = await read_json(request)
+        name = validation.namespace_name(body.get("name"), "name")
+        await blocking(lambda: _state(request).backend.create_tenant(name))
+        return json_response({})
+
+    @router.get("/tenants/{tenant}")
+    async def get_tenant(request: Request, tenant: str) -> Response:
+        name = await blocking(lambda: _state(request).backend.get_tenant(tenant))
+        return json_response({"name": name})
+
+    @router.post("/tenants/{tenant}/databases")
+    async def create_database(request: Request, tenant: str) -> Response:
+        body = await read_json(request)
+        name = validation.namespace_name(body.get("name"), "name")
+        await blocking(lambda: _state(request).backend.create_database(tenant, name))
+        return json_response({})
+
+    @router.get("/tenants/{tenant}/databases")
+    async def list_databases(
+        request: Request, tenant: str, limit: int | None = None, offset: int = 0
+    ) -> Response:
+        names = await blocking(lambda: _state(request).backend.list_databases(tenant))
+        names = names[offset : None if limit is None else offset + limit]
+        return json_response([_database_json(tenant, n) for n in names])
+
+    @router.get("/tenants/{tenant}/databases/{database}")
+    async def get_database(request: Request, tenant: str, database: str) -> Response:
+        await blocking(lambda: _state(request).backend.get_database(tenant, database))
+        return json_response(_database_json(tenant, database))
+
+    @router.delete("/tenants/{tenant}/databases/{database}")
+    async def delete_database(request: Request, tenant: str, database: str) -> Response:
+        await blocking(lambda: _state(request).backend.delete_database(tenant, database))
+        return json_response({})
+
+    # -- collections ----------------------------------------------------------------------
+
+    @router.get(COLLECTIONS)
+    async def list_collections(
+        request: Request,
+        tenant: str,
+        database: str,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Response:
+        lim = validation.non_negative_int(limit, "limit")
+        off = validation.non_negative_int(offset, "offset")
+        models = await blocking(
+            lambda: _state(request).backend.list_collections(tenant, database, lim, off)
+        )
+        return json_response([collection_to_json(m) for m in models])
+
+    @router.get("/tenants/{tenant}/databases/{database}/collections_count")
+    async def count_collections(request: Request, tenant: str, database: str) -> Response:
+        count = await blocking(lambda: _state(request).backend.count_collections(tenant, database))
+        return json_response(count)
+
+    @router.post(COLLECTIONS)
+    async def create_collection(request: Request, tenant: str, database: str) -> Response:
+        body = await read_json(request)
+        state = _state(request)
+
+        def create() -> Any:
+            name = body.get("name")
+            if not isinstance(name, str):
+                raise InvalidArgumentError(f"name: expected a string, got {name!r}")
+            # Unless told otherwise, record the server's default function, so that
+            # documents sent without embeddings can be embedded here.
+            use_default = body.get("default_embedding_function", True) is not False
+            md, config = new_collection_settings(
+                name,
+                body.get("configuration"),
+                body.get("metadata"),
+                default_embedding_function() if use_default else None,
+            )
+            return state.backend.create_collection(
+                tenant, database, name, md, config, bool(body.get("get_or_create", False))
+            )
+
+        return json_response(collection_to_json(await blocking(create)))
+
+    @router.get(COLLECTIONS + "/by-id/{collection_id}")
+    async def get_collection_by_id(
+        request: Request, tenant: str, database: str, collection_id: str
+    ) -> Response:
+        state = _state(request)
+        model = await blocking(lambda: state.collection_model(tenant, database, collection_id))
+        return json_response(collection_to_json(model))
+
+    @router.get(COLLECTIONS + "/{name}")
+    async def get_collection(request: Request, tenant: str, database: str, name: str) -> Response:
+        model = await blocking(
+            lambda: _state(request).backend.get_collection(tenant, database, name)
+        )
+        return json_response(collection_to_json(model))
+
+    @router.put(RECORDS)
+    async def modify_collection(
+        request: Request, tenant: str, database: str, collection_id: str
+    ) -> Response:
+        body = await read_json(request)
+        state = _state(request)
+
+        def modify() -> Any:
+            collection = state.collection(tenant, database, collection_id)
+            change = _configuration_change(body.get("new_configuration"))
+            if change is not None:
+                # Validate here so that a bad change fails before the name changes.
+                updated_configuration(
+                    CollectionConfiguration.from_json(collection.configuration), change
+                )
+            collection.modify(
+                name=body.get("new_name"),
+                metadata=body.get("new_metadata"),
+                configuration=change,
+            )
+            return state.backend.get_collection_by_id(collection.id)
+
+        return json_response(collection_to_json(await blocking(modify)))
+
+    @router.delete(COLLECTIONS + "/{name}")
+    async def delete_collection(
+        request: Request, tenant: str, database: str, name: str
+    ) -> Response:
+        await blocking(lambda: _state(request).backend.delete_collection(tenant, database, name))
+        return json_response({})
+
+    # -- records ----------------------------------------------------------------------------
+
+    def records_route(path: str, operation: Callable[[Collection, dict[str, Any]], Any]) -> None:
+        async def handler(
+            request: Request, tenant: str, database: str, collection_id: str
+        ) -> Response:
+            body = await read_json(request)
+            state = _state(request)
+
+            def run() -> Any:
+                return operation(state.collection(tenant, database, collection_id), body)
+
+            return json_response(await blocking(run))
+
+        handler.__name__ = path.strip("/")
+        router.add_api_route(RECORDS + path, handler, methods=["POST"], name=handler.__name__)
+
+    records_route("/add", _add)
+    records_route("/upsert", _upsert)
+    records_route("/update", _update)
+    records_route("/delete", _delete)
+    records_route("/get", _get)
+    records_route("/query", _query)
+
+    @router.post(RECORDS + "/build_index")
+    async def build_index(
+        request: Request, tenant: str, database: str, collection_id: str
+    ) -> Response:
+        """Haima's addition: finish building the collection's ANN index now."""
+        state = _state(request)
+        await blocking(lambda: state.collection(tenant, database, collection_id).build_index())
+        return json_response({})
+
+    @router.get(RECORDS + "/count")
+    async def count(request: Request, tenant: str, database: str, collection_id: str) -> Response:
+        state = _state(request)
+        total = await blocking(lambda: state.collection(tenant, database, collection_id).count())
+        return json_response(total)
+
+    return router
+
+
+# -- record operations (run in a worker thread) ------------------------------------------------
+
+
+def _add(collection: Collection, body: dict[str, Any]) -> Any:
+    _no_uris(body)
+    collection.add(
+        ids=body.get("ids"),  # type: ignore[arg-type]
+        embeddings=_embeddings(body),
+        metadatas=body.get("metadatas"),
+        documents=body.get("documents"),
+    )
+    return True
+
+
+def _upsert(collection: Collection, body: dict[str, Any]) -> Any:
+    _no_uris(body)
+    collection.upsert(
+        ids=body.get("ids"),  # type: ignore[arg-type]
+        embeddings=_embeddings(body),
+        metadatas=body.get("metadatas"),
+        documents=body.get("documents"),
+    )
+    return True
+
+
+def _update(collection: Collection, body: dict[str, Any]) -> Any:
+    _no_uris(body)
+    collection.update(
+        ids=body.get("ids"),  # type: ignore[arg-type]
+        embeddings=_embeddings(body),
+        metadatas=body.get("metadatas"),
+        documents=body.get("documents"),
+    )
+    return True
+
+
+def _delete(collection: Collection, body: dict[str, Any]) -> Any:
+    if body.get("limit") is not None:
+        raise InvalidArgumentError("limit: delete takes no limit in Haima")
+    collection.delete(
+        ids=body.get("ids"), where=body.get("where"), where_document=body.get("where_document")
+    )
+    return {}
+
+
+def _get(collection: Collection, body: dict[str, Any]) -> Any:
+    base64_out = _wants_base64(body)
+    include = body.get("include")
+    result = collection.get(
+        ids=body.get("ids"),
+        where=body.get("where"),
+        where_document=body.get("where_document"),
+        limit=body.get("limit"),
+        offset=body.get("offset"),
+        include=["documents", "metadatas"] if include is None else include,
+    )
+    return get_result_to_json(result, base64_out)
+
+
+def _query(collection: Collection, body: dict[str, Any]) -> Any:
+    base64_out = _wants_base64(body)
+    if body.get("ids") is not None:
+        raise InvalidArgumentError(
+            "ids: restricting a query to given ids is not supported; use a where filter"
+        )
+    embeddings = body.get("query_embeddings")
+    texts = body.get("query_texts")
+    include = body.get("include")
+    options: dict[str, Any] = {}
+    if body.get("mode") is not None:
+        options["mode"] = body["mode"]
+    result = collection.query(
+        query_embeddings=None
+        if embeddings is None
+        else decode_embeddings(embeddings, "query_embeddings"),
+        query_texts=texts,
+        n_results=body.get("n_results", 10),
+        where=body.get("where"),
+        where_document=body.get("where_document"),
+        include=["documents", "metadatas", "distances"] if include is None else include,
+        **options,
+    )
+    return query_result_to_json(result, base64_out)
+
+
+def _embeddings(body: Mapping[str, Any]) -> Any:
+    value = body.get("embeddings")
+    return None if value is None else decode_embeddings(value, "embeddings")
+
+
+def _configuration_change(value: Any) -> dict[str, Any] | None:
+    """Chroma's update-configuration JSON with its empty sections left out."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidArgumentError("new_configuration: expected an object")
+    change: dict[str, Any] = {}
+    for key, section in value.items():
+        if section is None:
+            continue
+        if isinstance(section, Mapping):
+            section = {k: v for k, v in section.items() if v is not None}
+        change[key] = section
+    return change or None
+
+
+def _database_json(tenant: str, name: str) -> dict[str, Any]:
+    # Chroma gives databases ids; Haima names them, so the id is derived from the name.
+    return {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"haima:{tenant}/{name}")),
+        "name": name,
+        "tenant": tenant,
+    }

@@ -1,0 +1,94 @@
+"""What a server process holds: its store, its embedding functions and its metrics."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from haima.backends.base import CollectionModel
+from haima.backends.local import LocalBackend
+from haima.collection import Collection
+from haima.embeddings import EmbeddingFunction, from_spec
+from haima.errors import InvalidArgumentError, NotFoundError
+from haima.settings import Settings
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How `haima run` was started."""
+
+    path: Path
+    api_key: str | None = None
+    allow_reset: bool = False
+    #: Request bodies over this size get 413.
+    max_request_bytes: int = 256 * 1024 * 1024
+    #: Advertised to Chroma clients, which refuse to send bigger batches.
+    max_batch_size: int = 100_000
+    #: Load the default embedding model at startup, so the first request does not wait.
+    preload_embeddings: bool = True
+
+
+class ServerState:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.settings = Settings(allow_reset=config.allow_reset)
+        self.backend = LocalBackend(config.path, self.settings)
+        self._functions: dict[str, EmbeddingFunction | None] = {}
+        self._functions_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def collection_model(self, tenant: str, database: str, collection_id: str) -> CollectionModel:
+        """The collection with this id, which must live in this tenant and database."""
+        try:
+            model = self.backend.get_collection_by_id(collection_id)
+        except NotFoundError:
+            # Chroma's clients send ids as canonical UUIDs; Haima's are stored as hex.
+            canonical = _uuid_hex(collection_id)
+            if canonical is None or canonical == collection_id:
+                raise
+            model = self.backend.get_collection_by_id(canonical)
+        if (model.tenant, model.database) != (tenant, database):
+            raise NotFoundError(
+                f"collection {collection_id!r} does not exist in database {database!r} "
+                f"of tenant {tenant!r}"
+            )
+        return model
+
+    def collection(self, tenant: str, database: str, collection_id: str) -> Collection:
+        model = self.collection_model(tenant, database, collection_id)
+        return Collection(self.backend, model, self.function_for(model.configuration))
+
+    def function_for(self, configuration: dict[str, Any]) -> EmbeddingFunction | None:
+        """The collection's stored embedding function, built once per spec; None when it
+        has none that this server can run (then callers must send embeddings)."""
+        spec = configuration.get("embedding_function")
+        if not spec:
+            return None
+        key = json.dumps(spec, sort_keys=True)
+        with self._functions_lock:
+            if key not in self._functions:
+                try:
+                    self._functions[key] = from_spec(dict(spec))
+                except InvalidArgumentError:
+                    self._functions[key] = None  # a user's own function, or a Chroma client's
+            return self._functions[key]
+
+    def collection_sizes(self) -> list[tuple[str, str, str, int]]:
+        sizes = []
+        for tenant, database in self.backend.all_databases():
+            for model in self.backend.list_collections(tenant, database, None, None):
+                sizes.append((tenant, database, model.name, self.backend.count(model.id)))
+        return sizes
+
+
+def _uuid_hex(value: str) -> str | None:
+    try:
+        return uuid.UUID(value).hex
+    except ValueError:
+        return None
