@@ -19,6 +19,7 @@ from haima.errors import (
     InvalidFilterError,
     NotFoundError,
     ResetNotAllowedError,
+    ServerUnavailableError,
     UniqueConstraintError,
 )
 from haima.settings import Settings
@@ -42,6 +43,7 @@ __all__ = [
     "PersistentClient",
     "QueryResult",
     "ResetNotAllowedError",
+    "ServerUnavailableError",
     "Settings",
     "UniqueConstraintError",
     "__version__",

@@ -10,7 +10,6 @@ from typing import Any
 
 from haima import validation
 from haima.backends.base import Backend, CollectionModel
-from haima.backends.http import DEFAULT_TIMEOUT, HttpBackend
 from haima.backends.local import LocalBackend
 from haima.collection import Collection
 from haima.config import parse_configuration
@@ -113,6 +112,8 @@ class Client:
         metadata: Mapping[str, Any] | None = None,
         embedding_function: EmbeddingArg = DEFAULT,
         get_or_create: bool = False,
+        *,
+        force: bool = False,
     ) -> Collection:
         fn = (
             default_embedding_function()
@@ -124,8 +125,8 @@ class Client:
             self.tenant, self.database, name, md, config, get_or_create
         )
         if get_or_create:
-            return self._collection(model, embedding_function)
-        return Collection(self._backend, model, fn)
+            return self._collection(model, embedding_function, force)
+        return Collection(self._backend, model, fn, owner=self)
 
     def get_or_create_collection(
         self,
@@ -133,15 +134,23 @@ class Client:
         configuration: Mapping[str, Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
         embedding_function: EmbeddingArg = DEFAULT,
+        *,
+        force: bool = False,
     ) -> Collection:
         return self.create_collection(
-            name, configuration, metadata, embedding_function, get_or_create=True
+            name, configuration, metadata, embedding_function, get_or_create=True, force=force
         )
 
-    def get_collection(self, name: str, embedding_function: EmbeddingArg = DEFAULT) -> Collection:
+    def get_collection(
+        self, name: str, embedding_function: EmbeddingArg = DEFAULT, *, force: bool = False
+    ) -> Collection:
+        """The collection, with `embedding_function` or else the one it was created with.
+        A function of another model than the stored one is refused (its vectors are not
+        comparable) unless `force=True`, for when you know better (e.g. the same model
+        served another way)."""
         validation.collection_name(name)
         model = self._backend.get_collection(self.tenant, self.database, name)
-        return self._collection(model, embedding_function)
+        return self._collection(model, embedding_function, force)
 
     def list_collections(
         self, limit: int | None = None, offset: int | None = None
@@ -161,7 +170,9 @@ class Client:
         validation.collection_name(name)
         self._backend.delete_collection(self.tenant, self.database, name)
 
-    def _collection(self, model: CollectionModel, embedding_function: EmbeddingArg) -> Collection:
+    def _collection(
+        self, model: CollectionModel, embedding_function: EmbeddingArg, force: bool = False
+    ) -> Collection:
         """A Collection whose function is the one given or rebuilt from the stored spec."""
         stored = model.configuration.get("embedding_function")
         if isinstance(embedding_function, _DefaultEmbedding):
@@ -169,13 +180,13 @@ class Client:
         else:
             fn = embedding_function
             given = spec_of(fn) if fn is not None else None
-            if stored and given and _identity(given) != _identity(stored):
+            if stored and given and not force and _identity(given) != _identity(stored):
                 raise InvalidArgumentError(
                     f"embedding_function: collection {model.name!r} was created with "
                     f"{_identity(stored)}, not {_identity(given)}; vectors from another model "
-                    "are not comparable"
+                    "are not comparable (pass force=True if you know they are)"
                 )
-        return Collection(self._backend, model, fn)
+        return Collection(self._backend, model, fn, owner=self)
 
 
 def new_collection_settings(
@@ -238,7 +249,7 @@ class HttpClient(Client):
         *,
         tenant: str = DEFAULT_TENANT,
         database: str = DEFAULT_DATABASE,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = None,
     ) -> None:
         shown = f"[{host}]" if ":" in host else host
         url = f"{'https' if ssl else 'http'}://{shown}:{port}"
@@ -252,11 +263,24 @@ class HttpClient(Client):
         settings: Settings | None,
         tenant: str,
         database: str,
-        timeout: float,
+        timeout: float | None,
     ) -> None:
-        backend = HttpBackend(url, api_key=api_key, headers=headers, timeout=timeout)
+        # Imported here: httpx is heavy, and embedded users never need it.
+        from haima.backends.http import DEFAULT_TIMEOUT, HttpBackend
+
+        backend = HttpBackend(
+            url,
+            api_key=api_key,
+            headers=headers,
+            timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+        )
         super().__init__(settings, tenant=tenant, database=database, backend=backend)
+        self._http_backend = backend
         self.url = url
+
+    def wait_until_ready(self, timeout: float = 30.0) -> None:
+        """Poll the heartbeat until the server answers, e.g. right after starting it."""
+        self._http_backend.wait_until_ready(timeout)
 
     @classmethod
     def from_url(
@@ -268,7 +292,7 @@ class HttpClient(Client):
         *,
         tenant: str = DEFAULT_TENANT,
         database: str = DEFAULT_DATABASE,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = None,
     ) -> HttpClient:
         """A client of the server at `url` (e.g. "http://127.0.0.1:8000")."""
         if not url.startswith(("http://", "https://")):

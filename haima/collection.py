@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from haima import validation
-from haima.backends.base import Backend, CollectionModel
+from haima.backends.base import QUERY_MODES, Backend, CollectionModel, QueryMode
 from haima.config import CollectionConfiguration, parse_configuration, updated_configuration
 from haima.embeddings import EmbeddingFunction, embed_documents, embed_queries
 from haima.errors import InvalidArgumentError
@@ -36,10 +36,14 @@ class Collection:
         backend: Backend,
         model: CollectionModel,
         embedding_function: EmbeddingFunction | None,
+        owner: object | None = None,
     ) -> None:
         self._backend = backend
         self._model = model
         self._embedding_function = embedding_function
+        # The client that made this collection closes the backend when it is collected;
+        # holding it keeps `PersistentClient(path).get_collection(...)` usable.
+        self._owner = owner
 
     def __repr__(self) -> str:
         return f"Collection(name={self.name!r}, id={self.id!r})"
@@ -187,22 +191,75 @@ class Collection:
         where: Where | None = None,
         where_document: WhereDocument | None = None,
         include: Include = DEFAULT_QUERY_INCLUDE,
+        mode: QueryMode = "vector",
     ) -> QueryResult:
-        """The `n_results` nearest records to each query (fewer if fewer match)."""
-        if (query_embeddings is None) == (query_texts is None):
-            raise InvalidArgumentError("query: give exactly one of query_embeddings or query_texts")
+        """The `n_results` best records for each query (fewer if fewer match).
+
+        `mode="vector"` ranks by embedding distance (give query_embeddings or
+        query_texts); "keyword" by BM25 over the documents' words (query_texts); "hybrid"
+        fuses both rankings (query_texts, embedded by the collection's function, or
+        query_texts and query_embeddings together). Keyword and hybrid need the keyword
+        index: `configuration={"keyword": {"enabled": True}}`. See docs/hybrid-search.md.
+        """
+        if mode not in QUERY_MODES:
+            raise InvalidArgumentError(
+                f"mode: expected one of {', '.join(map(repr, QUERY_MODES))}, got {mode!r}"
+            )
         n = validation.positive_int(n_results, "n_results")
         fields = validation.include(include, allowed_distances=True)
+        if mode == "vector":
+            queries = self._vector_query(query_embeddings, query_texts)
+            return self._backend.query(self.id, queries, n, where, where_document, fields)
+        texts = self._text_query(query_texts, mode)
+        if mode == "keyword" and query_embeddings is not None:
+            raise InvalidArgumentError(
+                "query_embeddings: mode='keyword' matches words and takes query_texts only "
+                "(mode='hybrid' uses both)"
+            )
+        vectors = self._hybrid_vectors(query_embeddings, texts) if mode == "hybrid" else None
+        return self._backend.query(
+            self.id, vectors, n, where, where_document, fields, query_texts=texts, mode=mode
+        )
+
+    def _hybrid_vectors(self, query_embeddings: Embeddings | None, texts: list[str]) -> Vectors:
+        """The vector side of a hybrid query: the texts embedded, or the embeddings given
+        with them (one per text)."""
+        if query_embeddings is None:
+            return self._embed(texts, queries=True)
+        vectors = _query_vectors(query_embeddings, self._model.dimension)
+        if len(vectors) != len(texts):
+            raise InvalidArgumentError(
+                f"query_embeddings: got {len(vectors)} for {len(texts)} query_texts; "
+                "mode='hybrid' pairs them one to one"
+            )
+        return vectors
+
+    def _vector_query(
+        self, query_embeddings: Embeddings | None, query_texts: str | Sequence[str] | None
+    ) -> Vectors:
+        if (query_embeddings is None) == (query_texts is None):
+            raise InvalidArgumentError("query: give exactly one of query_embeddings or query_texts")
         if query_texts is not None:
-            texts = [query_texts] if isinstance(query_texts, str) else list(query_texts)
-            validation.documents(texts, len(texts), "query_texts")
-            if not texts:
-                raise InvalidArgumentError("query_texts: give at least one text")
-            vectors = self._embed(texts, queries=True)
-        else:
-            assert query_embeddings is not None
-            vectors = _query_vectors(query_embeddings, self._model.dimension)
-        return self._backend.query(self.id, vectors, n, where, where_document, fields)
+            return self._embed(self._text_query(query_texts, "vector"), queries=True)
+        assert query_embeddings is not None
+        return _query_vectors(query_embeddings, self._model.dimension)
+
+    @staticmethod
+    def _text_query(query_texts: str | Sequence[str] | None, mode: QueryMode) -> list[str]:
+        if query_texts is None:
+            raise InvalidArgumentError(
+                f"query_texts: mode={mode!r} searches the documents' words, so it needs query_texts"
+            )
+        given = [query_texts] if isinstance(query_texts, str) else list(query_texts)
+        validation.documents(given, len(given), "query_texts")
+        if not given:
+            raise InvalidArgumentError("query_texts: give at least one text")
+        texts: list[str] = []
+        for i, text in enumerate(given):
+            if text is None:
+                raise InvalidArgumentError(f"query_texts[{i}]: expected a string, got None")
+            texts.append(text)
+        return texts
 
     # -- the collection itself --------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Collection configuration: the index type, its parameters and the distance metric.
+"""Collection configuration: the index type, its parameters, the distance metric and the
+keyword (BM25) index.
 
 Two input forms are accepted and normalised to one `CollectionConfiguration`:
 
@@ -8,6 +9,9 @@ Two input forms are accepted and normalised to one `CollectionConfiguration`:
   the collection is small and the same HNSW beyond the threshold.
 
 Chroma's older ``metadata={"hnsw:space": "cosine"}`` also sets the metric.
+
+Haima's form also takes ``{"keyword": {"enabled": True, "rrf_k": 60}}``: a keyword index
+for ``query(mode="keyword" | "hybrid")`` (see docs/hybrid-search.md).
 """
 
 from __future__ import annotations
@@ -55,6 +59,21 @@ class IndexConfig:
 #: Parameters that only affect searching, so `modify` may change them in place.
 SEARCH_TIME_FIELDS = frozenset({"ef_search", "nprobe", "num_threads"})
 
+#: Reciprocal rank fusion's constant (Cormack et al. 2009): a record ranked r-th on one
+#: side adds 1 / (rrf_k + r) to its fused score.
+DEFAULT_RRF_K = 60
+
+
+@dataclass(frozen=True)
+class KeywordConfig:
+    """The keyword (BM25) index. Off by default: it costs about 1.7x at ingestion of
+    short documents (measured in docs/hybrid-search.md), which users of vector search
+    alone should not pay."""
+
+    enabled: bool = False
+    #: Fusion constant of `mode="hybrid"`; larger values flatten the rank weights.
+    rrf_k: int = DEFAULT_RRF_K
+
 
 @dataclass(frozen=True)
 class CollectionConfiguration:
@@ -62,12 +81,14 @@ class CollectionConfiguration:
     index: IndexConfig = field(default_factory=IndexConfig)
     #: Spec of the collection's embedding function (provider, model, options), if known.
     embedding_function: dict[str, Any] | None = None
+    keyword: KeywordConfig = field(default_factory=KeywordConfig)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "metric": self.metric,
             "index": dataclasses.asdict(self.index),
             "embedding_function": self.embedding_function,
+            "keyword": dataclasses.asdict(self.keyword),
         }
 
     @classmethod
@@ -76,6 +97,8 @@ class CollectionConfiguration:
             metric=cast(Metric, data["metric"]),
             index=IndexConfig(**data["index"]),
             embedding_function=data.get("embedding_function"),
+            # Stores written before the keyword index existed have no such section.
+            keyword=KeywordConfig(**data.get("keyword", {})),
         )
 
 
@@ -120,15 +143,17 @@ def parse_configuration(
         if not isinstance(index_section, Mapping):
             raise InvalidArgumentError("configuration.index: expected a dict")
         index_fields.update(_index_fields(index_section))
+    keyword_fields = _keyword_fields(config.pop("keyword", None))
     if config:
         raise InvalidArgumentError(
             f"configuration: unknown setting(s) {sorted(config)} "
-            "(expected 'index', 'metric', 'hnsw', 'embedding_function')"
+            "(expected 'index', 'metric', 'keyword', 'hnsw', 'embedding_function')"
         )
     return CollectionConfiguration(
         metric=cast(Metric, metric),
         index=IndexConfig(**index_fields),
         embedding_function=dict(embedding_spec) if embedding_spec else None,
+        keyword=KeywordConfig(**keyword_fields),
     )
 
 
@@ -154,7 +179,12 @@ def updated_configuration(
         current.index,
         **{name: getattr(requested.index, name) for name in given if hasattr(current.index, name)},
     )
-    return dataclasses.replace(current, index=new_index)
+    # Only the keyword settings named in the change move; the others keep their values.
+    keyword_given = change.get("keyword") or {}
+    new_keyword = dataclasses.replace(
+        current.keyword, **{name: getattr(requested.keyword, name) for name in keyword_given}
+    )
+    return dataclasses.replace(current, index=new_index, keyword=new_keyword)
 
 
 def _index_fields(section: Mapping[str, Any]) -> dict[str, Any]:
@@ -176,6 +206,31 @@ def _index_fields(section: Mapping[str, Any]) -> dict[str, Any]:
             )
     if "pq_nbits" in out and not 1 <= out["pq_nbits"] <= 16:
         raise InvalidArgumentError("configuration.index.pq_nbits: must be between 1 and 16")
+    return out
+
+
+def _keyword_fields(section: Any) -> dict[str, Any]:
+    if section is None:
+        return {}
+    if not isinstance(section, Mapping):
+        raise InvalidArgumentError(
+            "configuration.keyword: expected a dict such as {'enabled': True}, "
+            f"got {type(section).__name__}"
+        )
+    known = {f.name for f in dataclasses.fields(KeywordConfig)}
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        path = f"configuration.keyword.{key}"
+        if key == "enabled":
+            if not isinstance(value, bool):
+                raise InvalidArgumentError(f"{path}: expected True or False, got {value!r}")
+            out[key] = value
+        elif key == "rrf_k":
+            out[key] = _positive_int(value, path)
+        else:
+            raise InvalidArgumentError(
+                f"configuration.keyword: unknown setting {key!r} (expected one of {sorted(known)})"
+            )
     return out
 
 

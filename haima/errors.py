@@ -65,3 +65,9 @@ class EmbeddingFunctionError(HaimaError):
     """An embedding function failed or returned unusable output."""
 
     status_code = 500
+
+
+class ServerUnavailableError(HaimaError):
+    """An HttpClient could not reach its server, or the server did not answer in time."""
+
+    status_code = 503

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import haima
-from tests.server_process import ServerProcess
+from tests.helpers.server import ServerProcess
 
 ClientFactory = Callable[[], haima.Client]
 

@@ -8,9 +8,12 @@
     server.stop()
 
 `POST /v1/embeddings` answers deterministic unit vectors (`fake_embedding(text, dim)`),
-as floats or base64 as asked. Failures, delays and quirks are injected per server; every
-request is recorded in `server.requests`. Other routes are added with `server.route(...)`
-(the chat tests will add `/v1/chat/completions` that way).
+as floats or base64 as asked. `POST /v1/chat/completions` answers `server.chat_reply` (a
+string, or a function of the request), as one JSON answer or, with `"stream": true`, as
+server-sent events of `chat_piece_chars` characters each, written and flushed one by one
+(chunked transfer) and ended by `data: [DONE]`. Failures, delays and quirks are injected
+per server; every request is recorded in `server.requests`. Other routes are added with
+`server.route(...)`.
 
 Run `python tests/fake_openai.py --port 8000` to try it by hand.
 """
@@ -22,6 +25,7 @@ import base64
 import hashlib
 import json
 import random
+import sys
 import threading
 import time
 from collections import deque
@@ -56,6 +60,9 @@ class FakeResponse:
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: When set, the answer is server-sent events: one `data: <event>` per item, each
+    #: written and flushed on its own.
+    events: list[str] | None = None
 
 
 Handler = Callable[["FakeOpenAIServer", FakeRequest], FakeResponse]
@@ -79,6 +86,10 @@ class FakeOpenAIServer:
       base64         False: refuse encoding_format=base64 with 400 (as some servers do)
       ignore_format  answer floats even when base64 was asked
       support_dimensions  False: ignore `dimensions` (as Ollama does)
+      chat_reply     the chat answer: a string or `f(request) -> str`
+      chat_piece_chars  characters per streamed chunk
+      chat_ignore_stream  answer JSON even when a stream was asked (as some servers do)
+      chat_stream_error  when set, a streamed answer sends this error event midway
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -91,12 +102,17 @@ class FakeOpenAIServer:
         self.base64 = True
         self.ignore_format = False
         self.support_dimensions = True
+        self.chat_reply: str | Callable[[FakeRequest], str] = "A fake answer citing [1]."
+        self.chat_piece_chars = 4
+        self.chat_ignore_stream = False
+        self.chat_stream_error: str | None = None
         self.requests: list[FakeRequest] = []
         self._failures: deque[_Failure] = deque()
         self._delays: deque[float] = deque()
         self._lock = threading.Lock()
         self._routes: dict[tuple[str, str], Handler] = {
             ("POST", "/v1/embeddings"): _embeddings,
+            ("POST", "/v1/chat/completions"): _chat,
             ("GET", "/v1/models"): _models,
             ("GET", "/health"): lambda server, request: FakeResponse(200, {"status": "ok"}),
         }
@@ -107,7 +123,7 @@ class FakeOpenAIServer:
 
     def start(self) -> FakeOpenAIServer:
         handler = _make_handler(self)
-        httpd = ThreadingHTTPServer((self.host, self.port), handler)
+        httpd = _QuietServer((self.host, self.port), handler)
         httpd.daemon_threads = True
         httpd.block_on_close = False
         self._httpd = httpd
@@ -172,6 +188,9 @@ class FakeOpenAIServer:
     def embedding_requests(self) -> list[FakeRequest]:
         return [r for r in self.requests if r.path == "/v1/embeddings"]
 
+    def chat_requests(self) -> list[FakeRequest]:
+        return [r for r in self.requests if r.path == "/v1/chat/completions"]
+
     # -- dispatch (called from the handler threads) -------------------------------------
 
     def _dispatch(self, request: FakeRequest) -> FakeResponse:
@@ -199,6 +218,14 @@ class FakeOpenAIServer:
         if handler is None:
             return FakeResponse(404, _error_body(f"no route {request.method} {request.path}"))
         return handler(self, request)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that hang up (timeout tests) are expected: no traceback on stderr."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _error_body(message: str, code: str = "invalid_request_error") -> dict[str, Any]:
@@ -247,6 +274,41 @@ def _embeddings(server: FakeOpenAIServer, request: FakeRequest) -> FakeResponse:
     )
 
 
+def _chat(server: FakeOpenAIServer, request: FakeRequest) -> FakeResponse:
+    body = request.body
+    if not isinstance(body, dict) or "model" not in body or "messages" not in body:
+        return FakeResponse(400, _error_body("'model' and 'messages' are required"))
+    messages = body["messages"]
+    if not isinstance(messages, list) or not all(
+        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+        for m in messages
+    ):
+        return FakeResponse(400, _error_body("'messages' must be a list of {role, content}"))
+    reply = server.chat_reply(request) if callable(server.chat_reply) else server.chat_reply
+    base = {"id": "chatcmpl-fake", "created": 0, "model": body["model"]}
+    if not body.get("stream") or server.chat_ignore_stream:
+        choice = {
+            "index": 0,
+            "message": {"role": "assistant", "content": reply},
+            "finish_reason": "stop",
+        }
+        return FakeResponse(200, {**base, "object": "chat.completion", "choices": [choice]})
+    size = max(1, server.chat_piece_chars)
+    pieces = [reply[i : i + size] for i in range(0, len(reply), size)]
+    chunk = {**base, "object": "chat.completion.chunk"}
+    events = [json.dumps({**chunk, "choices": [{"index": 0, "delta": {"role": "assistant"}}]})]
+    for i, piece in enumerate(pieces):
+        if server.chat_stream_error is not None and i == len(pieces) // 2:
+            events.append(json.dumps({"error": {"message": server.chat_stream_error}}))
+        delta = {"index": 0, "delta": {"content": piece}, "finish_reason": None}
+        events.append(json.dumps({**chunk, "choices": [delta]}, ensure_ascii=False))
+    events.append(
+        json.dumps({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    )
+    events.append("[DONE]")
+    return FakeResponse(200, events=events)
+
+
 def _models(server: FakeOpenAIServer, request: FakeRequest) -> FakeResponse:
     return FakeResponse(200, {"object": "list", "data": [{"id": "fake-embed", "object": "model"}]})
 
@@ -275,6 +337,9 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             self._send(server._dispatch(request))
 
         def _send(self, response: FakeResponse) -> None:
+            if response.events is not None:
+                self._send_events(response)
+                return
             payload = json.dumps(response.body).encode("utf-8")
             try:
                 self.send_response(response.status)
@@ -286,6 +351,24 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(payload)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (e.g. a timeout test)
+
+        def _send_events(self, response: FakeResponse) -> None:
+            try:
+                self.send_response(response.status)
+                self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+                self.send_header("Cache-Control", "no-cache")
+                self.send_header("Transfer-Encoding", "chunked")
+                for key, value in response.headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                for event in response.events or []:
+                    data = f"data: {event}\n\n".encode()
+                    self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
 
         do_GET = _handle
         do_POST = _handle

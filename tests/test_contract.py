@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -341,3 +343,23 @@ def test_ids_only_queries_follow_updates_deletes_and_reopen(
     again = make_client().get_collection("docs", embedding_function=None)
     res = again.query(query_embeddings=vectors[[8, 5]], n_results=1, include=[])
     assert res["ids"] == [["id3"], ["id5"]]
+
+
+def test_collection_outlives_an_unreferenced_client(
+    client_kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """`PersistentClient(path).get_collection(...)` is a common idiom: the client object
+    is dropped at once, and the collection must keep working."""
+    import gc
+
+    def throwaway() -> haima.Client:
+        if client_kind == "memory":
+            return haima.Client()
+        if client_kind == "persistent":
+            return haima.PersistentClient(tmp_path / "store")
+        return haima.HttpClient.from_url(request.getfixturevalue("shared_server").url)
+
+    col = throwaway().get_or_create_collection(f"orphan-{client_kind}", embedding_function=None)
+    gc.collect()
+    col.upsert(ids=["a"], embeddings=[[1.0, 0.0]])
+    assert col.query(query_embeddings=[[1.0, 0.0]], n_results=1)["ids"] == [["a"]]

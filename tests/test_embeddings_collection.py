@@ -48,6 +48,8 @@ def test_another_model_is_refused(tmp_path: Path) -> None:
             pytest.skip("the provider exposes no option that changes its vectors")
         with pytest.raises(haima.InvalidArgumentError, match="not comparable"):
             client.get_collection("texts", embedding_function=other)
+        forced = client.get_collection("texts", embedding_function=other, force=True)
+        assert forced.embedding_function is other
 
 
 def test_empty_document_is_named(tmp_path: Path) -> None:

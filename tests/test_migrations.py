@@ -44,3 +44,22 @@ def test_opening_migrates_to_the_newest_schema(old_store: Path) -> None:
     newest = max(number for number, _ in _migrations())
     with sqlite3.connect(old_store / "haima.sqlite3") as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == newest
+
+
+def test_version_1_store_gains_keyword_search_on_request(old_store: Path) -> None:
+    """Schema 2 adds the keyword-index registry; collections written before it have no
+    keyword index until enabled, which then indexes their stored documents."""
+    with haima.PersistentClient(old_store) as client:
+        col = client.get_collection("fixture-docs", embedding_function=None)
+        assert col.configuration["keyword"] == {"enabled": False, "rrf_k": 60}
+        with pytest.raises(haima.InvalidArgumentError, match="no keyword index"):
+            col.query(query_texts=["文档"], mode="keyword")
+        col.modify(configuration={"keyword": {"enabled": True}})
+        found = col.query(query_texts=["第3号"], n_results=1, mode="keyword")
+        assert found["ids"] == [["doc3"]]
+        assert sorted(col.query(query_texts=["文档"], mode="keyword")["ids"][0]) == [
+            f"doc{i}" for i in range(5)
+        ]
+    with sqlite3.connect(old_store / "haima.sqlite3") as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] >= 2
+        assert conn.execute("SELECT count(*) FROM keyword_indexes").fetchone()[0] == 1

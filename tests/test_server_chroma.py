@@ -13,7 +13,8 @@ import pytest
 chromadb = pytest.importorskip("chromadb")
 from chromadb.config import Settings as ChromaSettings  # noqa: E402
 
-from tests.server_process import ServerProcess  # noqa: E402
+from tests.helpers.server import ServerProcess  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:

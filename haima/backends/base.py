@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from haima.types import GetResult, IncludeField, QueryResult, Vectors, Where, WhereDocument
+
+#: How `query` ranks: by vector distance, by BM25 over the documents' words, or both
+#: fused by reciprocal rank fusion (docs/hybrid-search.md).
+QueryMode = Literal["vector", "keyword", "hybrid"]
+QUERY_MODES: tuple[QueryMode, ...] = get_args(QueryMode)
 
 
 @dataclass(frozen=True)
@@ -132,11 +137,26 @@ class Backend(Protocol):
     def query(
         self,
         collection_id: str,
-        query_embeddings: Vectors,
+        query_embeddings: Vectors | None,
         n_results: int,
         where: Where | None,
         where_document: WhereDocument | None,
         include: Sequence[IncludeField],
-    ) -> QueryResult: ...
+        query_texts: list[str] | None = None,
+        mode: QueryMode = "vector",
+    ) -> QueryResult:
+        """The best `n_results` records per query (fewer if fewer match), best first.
+
+        - "vector": `query_embeddings` (one row per query); `query_texts` None.
+        - "keyword": `query_texts`; `query_embeddings` None. Needs the collection's keyword
+          index (`configuration.keyword.enabled`), else InvalidArgumentError.
+        - "hybrid": both, row i of `query_embeddings` being text i embedded. The backend
+          fuses the two rankings itself (a server fuses server-side).
+
+        `query_texts` and `mode` come last, with defaults, so that a vector query is the
+        call every backend has answered since the first release. Distances per mode are
+        documented in docs/hybrid-search.md.
+        """
+        ...
 
     def build_index(self, collection_id: str) -> None: ...

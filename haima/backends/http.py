@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from haima.backends.base import CollectionModel
+from haima.backends.base import CollectionModel, QueryMode
 from haima.backends.wire import (
     API_PREFIX,
     collection_from_json,
@@ -24,16 +24,10 @@ from haima.backends.wire import (
     get_result_from_json,
     query_result_from_json,
 )
-from haima.errors import HaimaError
+from haima.errors import ServerUnavailableError
 from haima.types import GetResult, IncludeField, QueryResult, Vectors, Where, WhereDocument
 
 DEFAULT_TIMEOUT = 300.0
-
-
-class ServerUnavailableError(HaimaError):
-    """The server could not be reached or did not answer in time."""
-
-    status_code = 503
 
 
 class HttpBackend:
@@ -290,14 +284,20 @@ class HttpBackend:
     def query(
         self,
         collection_id: str,
-        query_embeddings: Vectors,
+        query_embeddings: Vectors | None,
         n_results: int,
         where: Where | None,
         where_document: WhereDocument | None,
         include: Sequence[IncludeField],
+        query_texts: list[str] | None = None,
+        mode: QueryMode = "vector",
     ) -> QueryResult:
         body = {
-            "query_embeddings": encode_vectors(query_embeddings),
+            "query_embeddings": None
+            if query_embeddings is None
+            else encode_vectors(query_embeddings),
+            "query_texts": query_texts,
+            "mode": mode,
             "n_results": n_results,
             "where": where,
             "where_document": where_document,

@@ -12,6 +12,7 @@ import functools
 import json
 import logging
 import shutil
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
@@ -21,18 +22,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from haima.backends.base import CollectionModel
+from haima import text
+from haima.backends.base import CollectionModel, QueryMode
 from haima.config import CollectionConfiguration
 from haima.errors import (
     DimensionMismatchError,
     DuplicateIDError,
+    InvalidArgumentError,
     NotFoundError,
     ResetNotAllowedError,
 )
 from haima.filters import Filter, combine, parse_where, parse_where_document, to_sql
 from haima.index.collection_index import INDEX_STEP, CollectionIndex, PartPlan
 from haima.index.faiss_index import Rids, SearchTuning, Vectors, faiss_threads, prepare
+from haima.index.fusion import fused_distance, reciprocal_rank_fusion
 from haima.index.snapshot import Snapshot, SnapshotError, write_snapshot
 from haima.settings import Settings
 from haima.storage.sqlite import (
@@ -50,6 +55,13 @@ log = logging.getLogger("haima")
 
 #: Filter plans kept per backend, bounded by bytes (exact-scan plans hold vectors).
 PLAN_CACHE_BYTES = 256 * 1024 * 1024
+
+#: Hybrid search fuses this many candidates from each side: max(factor × n_results, floor).
+HYBRID_CANDIDATE_FACTOR = 4
+HYBRID_CANDIDATE_FLOOR = 50
+
+#: Documents segmented ahead of a write, to be indexed once it runs (see `_segment_early`).
+EarlyTexts = text.SegmentedLater | None
 
 
 @dataclass
@@ -79,6 +91,8 @@ class LocalBackend:
         self.lock = self.store.lock
         self._slots: dict[str, _IndexSlot] = {}
         self._plans: OrderedDict[Hashable, tuple[int, list[PartPlan]]] = OrderedDict()
+        #: Collections whose keyword index this process has seen built by its segmenter.
+        self._keyword_checked: set[str] = set()
         self._plan_bytes = 0
         self._closed = False
         self._indexer: _Indexer | None = None
@@ -171,8 +185,15 @@ class LocalBackend:
         configuration: dict[str, Any],
         get_or_create: bool,
     ) -> CollectionModel:
+        keyword_index = CollectionConfiguration.from_json(configuration).keyword.enabled
         row, _ = self.store.create_collection(
-            tenant, database, name, metadata, configuration, get_or_create
+            tenant,
+            database,
+            name,
+            metadata,
+            configuration,
+            get_or_create,
+            keyword_index=keyword_index,
         )
         return self._model(row)
 
@@ -200,6 +221,7 @@ class LocalBackend:
     def _drop_collection(self, collection_id: str) -> None:
         self.store.delete_collection(collection_id)
         self._slots.pop(collection_id, None)
+        self._keyword_checked.discard(collection_id)
         self._forget_plans(collection_id)
         if self.root is not None:
             shutil.rmtree(self._index_dir(collection_id), ignore_errors=True)
@@ -212,10 +234,19 @@ class LocalBackend:
         metadata: dict[str, Any] | None,
         configuration: dict[str, Any] | None,
     ) -> CollectionModel:
+        keyword_index = None  # unchanged
+        if configuration is not None:
+            keyword_index = CollectionConfiguration.from_json(configuration).keyword.enabled
         with self.lock:
             row = self.store.modify_collection(
-                collection_id, name=name, metadata=metadata, configuration=configuration
+                collection_id,
+                name=name,
+                metadata=metadata,
+                configuration=configuration,
+                keyword_index=keyword_index,
             )
+            if keyword_index is False:
+                self.store.reclaim_space()  # a dropped keyword index's pages
             slot = self._slots.get(collection_id)
             if slot is not None:
                 slot.row = slot.config = None
@@ -241,7 +272,8 @@ class LocalBackend:
         docs = list(documents) if documents is not None else [None] * count
         mds = list(metadatas) if metadatas is not None else [None] * count
         with self.lock:
-            self._load_before_write(collection_id)
+            row = self._load_before_write(collection_id)
+            early = self._segment_early(row, docs)
             with self.store.transaction() as conn:
                 seq = self._begin_write(conn, collection_id, embeddings)
                 existing = self.store.existing(conn, collection_id, ids)
@@ -252,7 +284,18 @@ class LocalBackend:
                         "use upsert() to replace records"
                     )
                 rids = self.store.allocate_rids(conn, count)
-                self.store.insert_records(conn, collection_id, rids, ids, docs, mds, embeddings)
+                keyword_index = self.store.keyword_index(conn, collection_id)
+                self.store.insert_records(
+                    conn,
+                    collection_id,
+                    rids,
+                    ids,
+                    docs,
+                    mds,
+                    embeddings,
+                    keyword_index=keyword_index,
+                    texts=early if keyword_index is not None else None,
+                )
             self._after_write(collection_id, seq, np.asarray(rids, np.int64), embeddings, ids, None)
 
     def upsert(
@@ -287,7 +330,8 @@ class LocalBackend:
         """Update (must_exist) or upsert: given fields replace, metadata keys merge (a None
         value removes a key); a new embedding gives the record a new rid."""
         with self.lock:
-            self._load_before_write(collection_id)
+            row = self._load_before_write(collection_id)
+            early = self._segment_early(row, documents)
             with self.store.transaction() as conn:
                 seq = self._begin_write(conn, collection_id, embeddings)
                 existing = self.store.existing(conn, collection_id, ids)
@@ -301,6 +345,8 @@ class LocalBackend:
                 new_docs: list[str | None] = []
                 new_mds: list[dict[str, Any] | None] = []
                 replaced: list[tuple[int, dict[str, Any] | None]] = []
+                # (rid, position) of records updated in place with a new document
+                retexted: list[tuple[int, int]] = []
                 for i, record_id in enumerate(ids):
                     old = existing.get(record_id)
                     doc_given = documents is not None and documents[i] is not None
@@ -319,13 +365,18 @@ class LocalBackend:
                     )
                     if embeddings is None:
                         self.store.update_in_place(conn, old.rid, doc, md2, old.metadata)
+                        if doc != old.document:
+                            retexted.append((old.rid, i))
                     else:
                         replaced.append((old.rid, old.metadata))
                         new_pos.append(i)
                         new_docs.append(doc)
                         new_mds.append(md2)
+                keyword_index = self.store.keyword_index(conn, collection_id)
                 if replaced:
-                    self.store.delete_records(conn, collection_id, replaced, seq)
+                    self.store.delete_records(
+                        conn, collection_id, replaced, seq, keyword_index=keyword_index
+                    )
                 rids = self.store.allocate_rids(conn, len(new_pos))
                 vectors = (
                     embeddings[new_pos] if embeddings is not None else np.zeros((0, 1), np.float32)
@@ -339,6 +390,20 @@ class LocalBackend:
                         new_docs,
                         new_mds,
                         vectors,
+                        keyword_index=keyword_index,
+                        texts=None
+                        if keyword_index is None
+                        else _texts_of(early, documents, new_pos, new_docs),
+                    )
+                if keyword_index is not None and retexted:
+                    in_place = [r for r, _ in retexted]
+                    keyword_index.remove(conn, in_place)
+                    positions = [i for _, i in retexted]
+                    assert documents is not None  # only a given document is a new one
+                    keyword_index.add(
+                        conn,
+                        in_place,
+                        _texts_of(early, documents, positions, [documents[i] for i in positions]),
                     )
             self._after_write(
                 collection_id,
@@ -374,7 +439,13 @@ class LocalBackend:
                 if not doomed:
                     return
                 seq = self.store.next_seq(conn, collection_id)
-                self.store.delete_records(conn, collection_id, doomed, seq)
+                self.store.delete_records(
+                    conn,
+                    collection_id,
+                    doomed,
+                    seq,
+                    keyword_index=self.store.keyword_index(conn, collection_id, adding=False),
+                )
                 rids = [rid for rid, _ in doomed]
             self._after_write(
                 collection_id,
@@ -385,12 +456,24 @@ class LocalBackend:
                 np.asarray(rids),
             )
 
-    def _load_before_write(self, collection_id: str) -> None:
+    def _load_before_write(self, collection_id: str) -> CollectionRow:
         """Bring the index up to date before a write, so the write can be applied to it
         directly afterwards instead of being read back from SQLite."""
         row = self.store.get_collection_by_id(collection_id)
         if row.dimension is not None:
             self._synced(collection_id, row)
+        return row
+
+    @staticmethod
+    def _segment_early(row: CollectionRow, documents: Sequence[str | None] | None) -> EarlyTexts:
+        """Start segmenting the documents of a write on a helper thread if the collection
+        (as last read) has a keyword index: it then overlaps the write's other SQL work.
+        The transaction reads the index state again and decides; a result it does not
+        need is dropped."""
+        keyword_on = CollectionConfiguration.from_json(row.configuration).keyword.enabled
+        if not keyword_on or documents is None or all(d is None for d in documents):
+            return None
+        return text.SegmentedLater(documents)
 
     def _begin_write(self, conn: Any, collection_id: str, embeddings: Vectors | None) -> int:
         dimension, _ = self.store.collection_state(conn, collection_id)
@@ -481,19 +564,20 @@ class LocalBackend:
     def query(
         self,
         collection_id: str,
-        query_embeddings: Vectors,
+        query_embeddings: Vectors | None,
         n_results: int,
         where: Where | None,
         where_document: WhereDocument | None,
         include: Sequence[IncludeField],
+        query_texts: list[str] | None = None,
+        mode: QueryMode = "vector",
     ) -> QueryResult:
         filt = _parse_filters(where, where_document)
+        search = _Search(mode, query_embeddings, query_texts, n_results, filt)
         # A record found by the search may be deleted by another process before its row
         # is read: search again (twice), then answer with what could be read.
         for attempt in range(3):
-            answer = self._query_once(
-                collection_id, query_embeddings, n_results, filt, include, partial=attempt == 2
-            )
+            answer = self._query_once(collection_id, search, include, partial=attempt == 2)
             if answer is not None:
                 return answer
         raise AssertionError("a partial query always answers")
@@ -501,9 +585,7 @@ class LocalBackend:
     def _query_once(
         self,
         collection_id: str,
-        query_embeddings: Vectors,
-        n_results: int,
-        filt: Filter | None,
+        search: _Search,
         include: Sequence[IncludeField],
         partial: bool = False,
     ) -> QueryResult | None:
@@ -512,25 +594,19 @@ class LocalBackend:
         index is marked stale and None is returned, so the caller searches again."""
         with self.lock:
             row, config, slot = self._for_query(collection_id)
-            n_queries = len(query_embeddings)
-            if slot is not None and query_embeddings.shape[1] != slot.index.dim:
-                raise DimensionMismatchError(
-                    f"query_embeddings: expected dimension {slot.index.dim}, "
-                    f"got {query_embeddings.shape[1]}"
+            if search.mode == "vector":
+                assert search.embeddings is not None
+                distances, rids = self._vector_search(
+                    row, config, slot, search.embeddings, search.n_results, search.filt
                 )
-            if slot is None or not slot.index.live_count:
-                distances = np.zeros((n_queries, 0), np.float32)
-                rids = np.zeros((n_queries, 0), np.int64)
             else:
-                index = slot.index
-                plans = None if filt is None else self._plans_for(collection_id, index, filt)
-                queries = prepare(query_embeddings, index.metric)
-                tuning = SearchTuning(ef_search=config.index.ef_search, nprobe=config.index.nprobe)
-                k = min(n_results, index.live_count)
-                with faiss_threads(config.index.num_threads):
-                    distances, rids = index.search(queries, k, plans, tuning, self._loader(row))
+                distances, rids = self._text_search(row, config, slot, search)
             wanted = set(rids[rids >= 0].tolist())
-            if {"documents", "metadatas", "embeddings"}.isdisjoint(include) and slot is not None:
+            if (
+                {"documents", "metadatas", "embeddings"}.isdisjoint(include)
+                and slot is not None
+                and search.mode == "vector"  # the index and the search saw one state
+            ):
                 known = slot.index.ids
                 records = {rid: (known[rid], None, None, None) for rid in wanted}
             else:
@@ -540,10 +616,108 @@ class LocalBackend:
                     metadatas="metadatas" in include,
                     embeddings="embeddings" in include,
                 )
-                if len(records) < len(wanted) and slot is not None and not partial:
-                    slot.stale = True
+                if len(records) < len(wanted) and not partial:
+                    if slot is not None:
+                        slot.stale = True
                     return None
         return _query_result(rids, distances, records, include, row.dimension)
+
+    def _vector_search(
+        self,
+        row: CollectionRow,
+        config: CollectionConfiguration,
+        slot: _IndexSlot | None,
+        query_embeddings: Vectors,
+        n_results: int,
+        filt: Filter | None,
+    ) -> tuple[npt.NDArray[np.float32], Rids]:
+        """(distances, rids), one row per query, -1 where fewer than `n_results` match."""
+        n_queries = len(query_embeddings)
+        if slot is not None and query_embeddings.shape[1] != slot.index.dim:
+            raise DimensionMismatchError(
+                f"query_embeddings: expected dimension {slot.index.dim}, "
+                f"got {query_embeddings.shape[1]}"
+            )
+        if slot is None or not slot.index.live_count:
+            return np.zeros((n_queries, 0), np.float32), np.zeros((n_queries, 0), np.int64)
+        index = slot.index
+        plans = None if filt is None else self._plans_for(row.id, index, filt)
+        queries = prepare(query_embeddings, index.metric)
+        tuning = SearchTuning(ef_search=config.index.ef_search, nprobe=config.index.nprobe)
+        k = min(n_results, index.live_count)
+        with faiss_threads(config.index.num_threads):
+            distances, rids = index.search(queries, k, plans, tuning, self._loader(row))
+        return distances, rids
+
+    def _text_search(
+        self,
+        row: CollectionRow,
+        config: CollectionConfiguration,
+        slot: _IndexSlot | None,
+        search: _Search,
+    ) -> tuple[npt.NDArray[np.float32], Rids]:
+        """Keyword or hybrid search, as (distances, rids) like `_vector_search`.
+
+        keyword: distance = FTS5's bm25(), the negated BM25 score (≤ 0, lower is better).
+        hybrid: each side ranks max(4 × n_results, 50) candidates under the same filter;
+        reciprocal rank fusion orders them; distance = `fused_distance` (0 … 1)."""
+        assert search.texts is not None
+        if not config.keyword.enabled or not self._keyword_ready(row.id):
+            raise InvalidArgumentError(
+                f"mode={search.mode!r}: collection {row.name!r} has no keyword index; enable "
+                "it with collection.modify(configuration={'keyword': {'enabled': True}}) "
+                "(it indexes the stored documents), or create the collection with that "
+                "configuration"
+            )
+        if search.mode == "keyword":
+            return _padded(self._keyword_ranks(row, search.texts, search.n_results, search.filt))
+        return _padded(self._hybrid_ranks(row, config, slot, search))
+
+    def _hybrid_ranks(
+        self,
+        row: CollectionRow,
+        config: CollectionConfiguration,
+        slot: _IndexSlot | None,
+        search: _Search,
+    ) -> list[list[tuple[int, float]]]:
+        """Per query, (rid, fused distance) of the best records of both rankings."""
+        assert search.embeddings is not None and search.texts is not None
+        candidates = max(HYBRID_CANDIDATE_FACTOR * search.n_results, HYBRID_CANDIDATE_FLOOR)
+        _, vector_rids = self._vector_search(
+            row, config, slot, search.embeddings, candidates, search.filt
+        )
+        keyword_hits = self._keyword_ranks(row, search.texts, candidates, search.filt)
+        k = config.keyword.rrf_k
+        fused = []
+        for by_vector, by_words in zip(vector_rids.tolist(), keyword_hits, strict=True):
+            rankings = [[r for r in by_vector if r >= 0], [r for r, _ in by_words]]
+            best = reciprocal_rank_fusion(rankings, k, search.n_results)
+            fused.append([(r, fused_distance(score, k, len(rankings))) for r, score in best])
+        return fused
+
+    def _keyword_ranks(
+        self, row: CollectionRow, texts: list[str], limit: int, filt: Filter | None
+    ) -> list[list[tuple[int, float]]]:
+        condition, params = to_sql(filt) if filt is not None else (None, [])
+        try:
+            return self.store.keyword_search(row.id, texts, limit, condition, params)
+        except sqlite3.OperationalError as exc:
+            if "no such table: keyword_" not in str(exc):
+                raise
+            # Another process disabled the index after this one read the configuration.
+            raise InvalidArgumentError(
+                f"collection {row.name!r} has no keyword index any more (it was disabled)"
+            ) from exc
+
+    def _keyword_ready(self, collection_id: str) -> bool:
+        """Whether the keyword index exists, built by this process's segmenter (checked
+        once per process; another segmenter's index is rebuilt, see storage/keyword.py)."""
+        if collection_id in self._keyword_checked:
+            return True
+        ready = self.store.keyword_ready(collection_id)
+        if ready:
+            self._keyword_checked.add(collection_id)
+        return ready
 
     def _for_query(
         self, collection_id: str
@@ -781,6 +955,17 @@ class LocalBackend:
         return condition, list(params)
 
 
+@dataclass(frozen=True)
+class _Search:
+    """What one `query` call asks for (see `Backend.query`)."""
+
+    mode: QueryMode
+    embeddings: Vectors | None
+    texts: list[str] | None
+    n_results: int
+    filt: Filter | None
+
+
 class _Indexer:
     """The background thread that moves tail vectors into ANN indexes, one small step at
     a time, and writes snapshots when a collection's indexing is done."""
@@ -821,6 +1006,44 @@ class _Indexer:
                 if self._stopping:
                     return
                 self._wakeup.wait(timeout=pause)
+
+
+def _texts_of(
+    early: EarlyTexts,
+    given: Sequence[str | None] | None,
+    positions: Sequence[int],
+    documents: Sequence[str | None],
+) -> list[str | None]:
+    """Segmented `documents`, documents[j] being that of the call's record positions[j]:
+    a document given in the call comes from the early segmentation; one kept from the
+    stored record (an upsert or update that changes only the embedding) is cut now."""
+    done = early.result() if early is not None else None
+    out: list[str | None] = [None] * len(documents)
+    todo: list[int] = []
+    for j, (i, doc) in enumerate(zip(positions, documents, strict=True)):
+        if doc is None:
+            continue
+        if done is not None and given is not None and given[i] is not None:
+            out[j] = done[i]
+        else:
+            todo.append(j)
+    words = text.segment_documents([documents[j] or "" for j in todo])
+    for j, segmented in zip(todo, words, strict=True):
+        out[j] = segmented
+    return out
+
+
+def _padded(rows: list[list[tuple[int, float]]]) -> tuple[npt.NDArray[np.float32], Rids]:
+    """Per-query (rid, distance) lists as the (distances, rids) matrices of a vector
+    search: rows padded with rid -1, which `_query_result` skips."""
+    width = max((len(r) for r in rows), default=0)
+    distances = np.zeros((len(rows), width), np.float32)
+    rids = np.full((len(rows), width), -1, np.int64)
+    for i, hits in enumerate(rows):
+        if hits:
+            rids[i, : len(hits)] = [rid for rid, _ in hits]
+            distances[i, : len(hits)] = [d for _, d in hits]
+    return distances, rids
 
 
 def _parse_filters(where: Where | None, where_document: WhereDocument | None) -> Filter | None:

@@ -9,7 +9,12 @@ from __future__ import annotations
 import click
 
 import haima
+from haima.cli._ask import ask
 from haima.cli._collections import collections
+from haima.cli._eval import eval_command
+from haima.cli._info import info
+from haima.cli._ingest import ingest
+from haima.cli._search import search
 from haima.cli._server import run
 
 
@@ -20,4 +25,9 @@ def main() -> None:
 
 
 main.add_command(collections)
+main.add_command(ingest)
+main.add_command(search)
+main.add_command(ask)
+main.add_command(info)
 main.add_command(run)
+main.add_command(eval_command)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -136,17 +136,42 @@ def embed_documents(
     items = validate_texts(texts, field)
     if not items:
         return np.empty((0, 0), dtype=np.float32)
-    return _checked(fn(items), len(items), fn)
+    return _checked(_embedder(fn, queries=False)(items), len(items), fn)
 
 
 def embed_queries(fn: EmbeddingFunction, texts: Sequence[str], *, field: str = "texts") -> Vectors:
     """Embed query texts: `fn.embed_query` when `fn` has it, else `fn` itself."""
-    if not isinstance(fn, QueryEmbeddingFunction):
-        return embed_documents(fn, texts, field=field)
     items = validate_texts(texts, field)
     if not items:
         return np.empty((0, 0), dtype=np.float32)
-    return _checked(fn.embed_query(items), len(items), fn)
+    return _checked(_embedder(fn, queries=True)(items), len(items), fn)
+
+
+def _embedder(fn: object, *, queries: bool) -> Callable[[list[str]], object]:
+    """How to call `fn` on a batch of validated texts.
+
+    A Haima function is called (`fn(texts)`), or for queries `fn.embed_query(texts)` when
+    it has one. An object that is *not callable* but has LangChain's `Embeddings` methods
+    (`embed_documents(texts)` and `embed_query(text)`, one text at a time) is used through
+    those, so any LangChain embeddings object works as a collection's
+    `embedding_function` without the core importing LangChain (duck-typed). Like any user
+    function such an object has no `spec()`, so nothing is persisted for it and
+    `get_collection` needs it passed again.
+    """
+    if callable(fn):
+        if queries and isinstance(fn, QueryEmbeddingFunction):
+            return fn.embed_query
+        return fn
+    documents = getattr(fn, "embed_documents", None)
+    query = getattr(fn, "embed_query", None)
+    if callable(documents) and callable(query):
+        if queries:
+            return lambda texts: [query(text) for text in texts]
+        return cast(Callable[[list[str]], object], documents)
+    raise EmbeddingFunctionError(
+        f"embedding function {fn!r} is not callable and has no embed_documents and "
+        "embed_query methods"
+    )
 
 
 def _stated_dim(fn: object) -> int | None:

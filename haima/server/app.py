@@ -92,10 +92,6 @@ def _add_service_routes(app: FastAPI) -> None:
             }
         )
 
-    @app.get("/healthz", tags=["Service"])
-    async def healthz() -> Response:
-        return json_response({"status": "ok"})
-
     @app.get("/metrics", tags=["Service"])
     async def metrics(request: Request) -> Response:
         state: ServerState = request.app.state.haima

@@ -26,7 +26,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 access_log = logging.getLogger("haima.access")
 
 #: Routes open without a key, so that load balancers can probe a locked server.
-OPEN_PATHS = frozenset({f"{API_PREFIX}/heartbeat", "/api/v1/heartbeat", "/healthz"})
+OPEN_PATHS = frozenset({f"{API_PREFIX}/heartbeat"})
 
 
 async def send_error(send: Send, error: HaimaError, headers: list[tuple[bytes, bytes]]) -> None:

@@ -1,4 +1,4 @@
-"""The SQLite store: collections, records, the metadata index, documents' full-text index
+"""The SQLite store: collections, records, the metadata index, the keyword (BM25) indexes
 and the deletion log. One write call is one transaction, whatever its size.
 
 The store knows nothing about FAISS; it hands out rids, vectors and row data.
@@ -23,6 +23,9 @@ import numpy.typing as npt
 
 from haima.errors import NotFoundError, UniqueConstraintError
 from haima.filters import register_sql_functions
+from haima.storage import keyword
+from haima.storage.keyword import KeywordIndex
+from haima.text import segment_documents
 
 Rids = npt.NDArray[np.int64]
 DEFAULT_TENANT = "default_tenant"
@@ -319,8 +322,11 @@ class Store:
         metadata: dict[str, Any] | None,
         configuration: dict[str, Any],
         get_or_create: bool,
+        *,
+        keyword_index: bool = False,
     ) -> tuple[CollectionRow, bool]:
-        """Returns the collection and whether it was created now."""
+        """Returns the collection and whether it was created now (with a keyword index
+        if `keyword_index`)."""
         with self.transaction() as conn:
             self._require_database(conn, tenant, database)
             existing = self._find(conn, tenant, database, name)
@@ -342,6 +348,8 @@ class Store:
                     time.time(),
                 ),
             )
+            if keyword_index:
+                keyword.create(conn, collection_id)
             created = self._find(conn, tenant, database, name)
             assert created is not None
             return created, True
@@ -401,6 +409,7 @@ class Store:
 
     def delete_collection(self, collection_id: str) -> None:
         with self.transaction() as conn:
+            keyword.drop(conn, collection_id)
             conn.execute(
                 "DELETE FROM metadata_index WHERE rid IN"
                 " (SELECT rid FROM records WHERE collection_id = ?)",
@@ -422,7 +431,10 @@ class Store:
         name: str | None = None,
         metadata: dict[str, Any] | None = None,
         configuration: dict[str, Any] | None = None,
+        keyword_index: bool | None = None,
     ) -> CollectionRow:
+        """Change what is given; `keyword_index` True builds the collection's keyword
+        index over its documents, False drops it, both with the configuration change."""
         with self.transaction() as conn:
             current = conn.execute(
                 "SELECT tenant, database FROM collections WHERE id = ?", (collection_id,)
@@ -444,6 +456,10 @@ class Store:
                     "UPDATE collections SET configuration = ? WHERE id = ?",
                     (json.dumps(configuration), collection_id),
                 )
+            if keyword_index is True:
+                keyword.create(conn, collection_id)
+            elif keyword_index is False:
+                keyword.drop(conn, collection_id)
         return self.get_collection_by_id(collection_id)
 
     # -- writes (call inside `transaction()`) -----------------------------------------
@@ -503,7 +519,12 @@ class Store:
         documents: Sequence[str | None],
         metadatas: Sequence[dict[str, Any] | None],
         vectors: npt.NDArray[np.float32],
+        *,
+        keyword_index: KeywordIndex | None,
+        texts: Iterable[str | None] | None = None,
     ) -> None:
+        """Insert records; with a keyword index, also their documents' words (`texts`:
+        the documents already segmented, else they are segmented here)."""
         vectors = np.ascontiguousarray(vectors, dtype="<f4")
         conn.executemany(
             "INSERT INTO records (rid, collection_id, id, document, metadata) VALUES (?, ?, ?, ?, ?)",
@@ -528,6 +549,8 @@ class Store:
                 for row in metadata_rows(rid, md)
             ),
         )
+        if keyword_index is not None:
+            keyword_index.add(conn, rids, texts if texts is not None else segmented(documents))
 
     @staticmethod
     def update_in_place(
@@ -551,8 +574,13 @@ class Store:
         collection_id: str,
         records: Sequence[tuple[int, dict[str, Any] | None]],
         seq: int,
+        *,
+        keyword_index: KeywordIndex | None,
     ) -> None:
-        """Delete (rid, metadata) records and log their vectors as deleted at `seq`."""
+        """Delete (rid, metadata) records (and their words from the keyword index) and log
+        their vectors as deleted at `seq`."""
+        if keyword_index is not None:
+            keyword_index.remove(conn, [rid for rid, _ in records])
         conn.executemany(
             _DELETE_METADATA, (row for rid, md in records for row in metadata_rows(rid, md))
         )
@@ -563,7 +591,39 @@ class Store:
             ((seq, collection_id, rid) for rid, _ in records),
         )
 
+    @staticmethod
+    def keyword_index(
+        conn: sqlite3.Connection, collection_id: str, *, adding: bool = True
+    ) -> KeywordIndex | None:
+        """The collection's keyword index, read inside the write transaction. A write that
+        `adding` words needs it built by the current segmenter (it is rebuilt otherwise);
+        one that only removes rows does not (see `keyword.find`)."""
+        return keyword.find(conn, collection_id, current=adding)
+
     # -- reads -------------------------------------------------------------------------
+
+    def keyword_ready(self, collection_id: str) -> bool:
+        """Whether the collection has a keyword index, rebuilt first (in one write
+        transaction) if another segmenter built it."""
+        with self.lock:
+            current = keyword.is_current(self.conn, collection_id)
+            if current is False:
+                with self.transaction() as conn:
+                    return keyword.find(conn, collection_id) is not None
+        return current is not None
+
+    def keyword_search(
+        self,
+        collection_id: str,
+        texts: Sequence[str],
+        limit: int,
+        condition: str | None,
+        params: Sequence[Any],
+    ) -> list[list[tuple[int, float]]]:
+        """Per text, (rid, bm25) of the best `limit` matches, best first."""
+        index = KeywordIndex(keyword.table_name(collection_id))
+        with self.lock:
+            return [index.search(self.conn, t, limit, condition, params) for t in texts]
 
     def seq_of(self, collection_id: str) -> tuple[int, int]:
         """(seq, log_floor) of a collection as committed now."""
@@ -714,6 +774,12 @@ def vectors_from_blobs(blobs: Sequence[bytes], dimension: int) -> npt.NDArray[np
         return np.zeros((0, dimension), np.float32)
     matrix = np.frombuffer(b"".join(blobs), dtype="<f4").astype(np.float32, copy=False)
     return matrix.reshape(len(blobs), dimension)
+
+
+def segmented(documents: Sequence[str | None]) -> list[str | None]:
+    """Documents as the keyword index stores them (None stays None)."""
+    words = iter(segment_documents([d for d in documents if d is not None]))
+    return [None if d is None else next(words) for d in documents]
 
 
 def _repeat(value: str, count: int) -> Iterator[str]:

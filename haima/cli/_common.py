@@ -1,0 +1,112 @@
+"""What the commands share: opening the store (a folder or a server), finding a
+collection, turning Haima's errors into clean CLI errors, and printing tables or JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import click
+
+import haima
+
+DEFAULT_PATH = Path("./haima_data")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def store_options(command: F) -> F:
+    """--path and --url, the two ways to name a store."""
+    command = click.option(
+        "--url",
+        default=None,
+        metavar="URL",
+        help="A Haima server (http://host:8000) instead of a local folder.",
+    )(command)
+    command = click.option(
+        "--path",
+        default=None,
+        type=click.Path(path_type=Path),
+        help="The store's folder (default ./haima_data).",
+    )(command)
+    return command
+
+
+def json_option(command: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(command)
+
+
+def open_client(path: Path | None, url: str | None, *, create: bool = True) -> haima.Client:
+    """The client for `--path` (default ./haima_data) or `--url`. With create=False a
+    missing folder is an error instead of a new empty store."""
+    if url:
+        if path is not None:
+            raise click.UsageError("give --path or --url, not both")
+        http_client = getattr(haima, "HttpClient", None)
+        if http_client is None:
+            raise click.UsageError(
+                "--url needs haima.HttpClient, which this version of Haima does not have; "
+                "use --path with a local store"
+            )
+        return cast(haima.Client, http_client.from_url(url))
+    folder = path if path is not None else DEFAULT_PATH
+    if not create and not folder.exists():
+        raise click.ClickException(
+            f"no Haima store at {folder} (give --path, or create one with `haima ingest`)"
+        )
+    return haima.PersistentClient(folder)
+
+
+def get_collection(client: haima.Client, name: str) -> haima.Collection:
+    try:
+        return client.get_collection(name)
+    except haima.NotFoundError:
+        known = ", ".join(repr(c.name) for c in client.list_collections()) or "none"
+        raise click.ClickException(
+            f"no collection {name!r} in this store (it has: {known})"
+        ) from None
+
+
+@contextmanager
+def cli_errors() -> Iterator[None]:
+    """Haima's errors (bad filter, unreachable model...) as one clean line, no traceback."""
+    try:
+        yield
+    except (haima.HaimaError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def parse_json_option(value: str | None, name: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint=name) from exc
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def print_table(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None
+) -> None:
+    """A rich table on stdout (plain, without colours, when it is not a terminal)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    Console(soft_wrap=False).print(table)
+
+
+def snippet(text: str | None, limit: int = 160) -> str:
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
