@@ -19,11 +19,19 @@ RUN_STAMP := $(VENV)/.installed-run
 $(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[server,rag]'
 	touch $(RUN_STAMP)
 
+# Ingest the project's own docs (incrementally: a second run re-ingests nothing), then serve.
 run: $(RUN_STAMP)
-	$(BIN)/python -m haima.demo
+	$(BIN)/haima ingest docs -c haima-docs --keyword --path ./haima_data
+	@echo
+	@echo "Serving ./haima_data on http://127.0.0.1:8000  (API docs: http://127.0.0.1:8000/docs)"
+	@echo "In another terminal, try:"
+	@echo "  $(BIN)/haima search 'how do filters stay correct at low selectivity' -c haima-docs --mode hybrid"
+	@echo "  $(BIN)/haima search '中文分词' -c haima-docs --mode keyword"
+	@echo
+	$(BIN)/haima run --path ./haima_data --host 127.0.0.1 --port 8000
 
 lint: $(STAMP)
 	$(BIN)/ruff check haima tests benchmarks

@@ -157,3 +157,16 @@ def test_ctrl_c_flushes_and_a_restart_serves_the_same_data(tmp_path: Path) -> No
         col = c.get_collection("kept", embedding_function=None)
         assert col.count() == 500
         assert col.query(query_embeddings=vectors[7:8], n_results=1)["ids"] == [["7"]]
+
+
+def test_several_workers_share_one_store(tmp_path: Path) -> None:
+    with (
+        ServerProcess(tmp_path / "store", "--workers", "2", "--no-preload") as server,
+        # A connection per request, so that requests spread over both workers.
+        haima.HttpClient.from_url(server.url, headers={"Connection": "close"}) as client,
+    ):
+        col = client.create_collection("shared", embedding_function=None)
+        for i in range(20):
+            col.add(ids=[f"r{i}"], embeddings=[[float(i), 1.0]])
+            assert col.count() == i + 1  # each worker sees the other's writes
+    assert "Started server process" in server.log.read_text()
