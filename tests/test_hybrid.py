@@ -7,8 +7,10 @@ known without a model; one test uses the default (offline) embedding model.
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
@@ -73,15 +75,15 @@ def library(client: haima.Client, name: str = "library", **config: object) -> ha
     return col
 
 
-def ids_of(col: haima.Collection, text: str, n: int = 10, **kwargs: object) -> list[str]:
-    return col.query(query_texts=[text], n_results=n, mode="keyword", **kwargs)["ids"][0]  # type: ignore[arg-type]
+def ids_of(col: haima.Collection, query: str, n: int = 10, **kwargs: object) -> list[str]:
+    return col.query(query_texts=[query], n_results=n, mode="keyword", **kwargs)["ids"][0]  # type: ignore[arg-type]
 
 
 def hybrid_ids(
-    col: haima.Collection, text: str, vector: np.ndarray, n: int = 3, **kw: object
+    col: haima.Collection, query: str, vector: np.ndarray, n: int = 3, **kw: object
 ) -> list[str]:
     result = col.query(
-        query_texts=[text],
+        query_texts=[query],
         query_embeddings=vector[None, :],
         n_results=n,
         mode="hybrid",
@@ -97,7 +99,7 @@ def test_rare_identifier_is_found_by_keyword_and_hybrid_not_by_vector(
     client: haima.Client,
 ) -> None:
     col = library(client)
-    query_vector = unit(2)  # the vector side points at "password"
+    query_vector = between(2, 3)  # the vector side: "password", then "dogs"
     assert ids_of(col, "XJ-9000-B") == ["robot"]
     assert "robot" in hybrid_ids(col, "XJ-9000-B", query_vector, n=2)
     vector_only = col.query(query_embeddings=query_vector[None, :], n_results=2)["ids"][0]
@@ -418,6 +420,67 @@ def test_random_writes_keep_keyword_results_exact(client: haima.Client) -> None:
             assert set(found) == expected, (step, action, word)
 
 
+#: A writer killed mid-way by the crash test: large upserts (new rids, old rows deleted)
+#: and deletes, each printed before it starts.
+CRASH_WRITER = """
+import sys
+import numpy as np
+import haima
+
+client = haima.PersistentClient(sys.argv[1])
+col = client.create_collection(
+    "crash", configuration={"keyword": {"enabled": True}}, embedding_function=None
+)
+rng = np.random.default_rng(0)
+for step in range(1_000):
+    ids = [f"r{i}" for i in range(3_000)]
+    docs = [f"北京 step{step} item{i}" for i in range(3_000)]
+    print("begin", step, flush=True)
+    col.upsert(ids=ids, embeddings=rng.standard_normal((3_000, 4)).astype("float32"), documents=docs)
+    col.delete(ids=ids[step % 3 :: 3])
+"""
+
+
+def test_a_killed_writer_leaves_records_and_keyword_index_in_step(tmp_path: Path) -> None:
+    """SIGKILL while batches are being written (segmentation threads running, FTS rows
+    half inserted): after reopening, the keyword index holds exactly the live records'
+    documents, segmented as they are now."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CRASH_WRITER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # a few whole batches first, then kill inside the next
+            if line.strip() == "begin 3":
+                break
+    finally:
+        proc.kill()
+        proc.wait()
+    with haima.PersistentClient(tmp_path) as client:
+        col = client.get_collection("crash", embedding_function=None)
+        live = col.get(include=["documents"])
+        assert live["ids"]  # at least the acknowledged batches
+        assert len(ids_of(col, "北京", n=10_000)) == len(live["ids"])
+    with sqlite3.connect(tmp_path / "haima.sqlite3") as conn:
+        table = f"keyword_{col.id}"
+        indexed = dict(conn.execute(f"SELECT rowid, terms FROM {table}").fetchall())
+        stored = dict(
+            conn.execute(
+                "SELECT rid, document FROM records WHERE collection_id = ? AND document IS NOT NULL",
+                (col.id,),
+            ).fetchall()
+        )
+    assert indexed.keys() == stored.keys()
+    rids = sorted(stored)
+    expected = text.segment_documents([stored[r] for r in rids])
+    assert [indexed[r].split() for r in rids] == [e.split() for e in expected]
+
+
 # -- configuration -------------------------------------------------------------------------------
 
 
@@ -635,7 +698,7 @@ def test_segmentation_keeps_latin_runs_whole_and_cuts_chinese() -> None:
     words = segmented.split()
     assert "XJ-9000-B" in words and "型号" in words and "接口" in words
     assert "café" in segmented  # not split into "caf" "é" as jieba would
-    assert "API" in segmented and "ＡＰＩ" not in segmented  # full-width folded (NFKC)
+    assert "API" in segmented and "ＡＰＩ" not in segmented  # full-width letters as ASCII
     many = ["北京\n上海", "", "plain english", "天气"] * 300  # big enough for two threads
     one_by_one = [text.segment_documents([d])[0].split() for d in many]
     assert [s.split() for s in text.segment_documents(many)] == one_by_one

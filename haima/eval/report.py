@@ -75,9 +75,10 @@ def cells(run: EvalRun) -> tuple[list[str], list[list[tuple[str, bool]]]]:
     cols = columns(run)
     bests = best_values(run, cols)
     headers = ["configuration", *(c.header for c in cols), "p"]
+    compared = sum(1 for r in run.results if r.error is None) > 1
     rows = []
     for result in run.results:
-        row: list[tuple[str, bool]] = [(result.config.name, result.best)]
+        row: list[tuple[str, bool]] = [(result.config.name, result.best and compared)]
         for col, best in zip(cols, bests, strict=True):
             # a failed configuration's partial numbers (e.g. ingestion) are not comparable
             value = None if result.error else _finite(col.value(result))
