@@ -263,9 +263,8 @@ def build_router() -> APIRouter:
         handler.__name__ = path.strip("/")
         router.add_api_route(RECORDS + path, handler, methods=["POST"], name=handler.__name__)
 
-    records_route("/add", _add)
-    records_route("/upsert", _upsert)
-    records_route("/update", _update)
+    for method in ("add", "upsert", "update"):
+        records_route(f"/{method}", _write(method))
     records_route("/delete", _delete)
     records_route("/get", _get)
     records_route("/query", _query)
@@ -291,37 +290,20 @@ def build_router() -> APIRouter:
 # -- record operations (run in a worker thread) ------------------------------------------------
 
 
-def _add(collection: Collection, body: dict[str, Any]) -> Any:
-    _no_uris(body)
-    collection.add(
-        ids=body.get("ids"),  # type: ignore[arg-type]
-        embeddings=_embeddings(body),
-        metadatas=body.get("metadatas"),
-        documents=body.get("documents"),
-    )
-    return True
+def _write(method: str) -> Callable[[Collection, dict[str, Any]], Any]:
+    """add, upsert or update: the same body, the Collection method of that name."""
 
+    def operation(collection: Collection, body: dict[str, Any]) -> Any:
+        _no_uris(body)
+        getattr(collection, method)(
+            ids=body.get("ids"),
+            embeddings=_embeddings(body),
+            metadatas=body.get("metadatas"),
+            documents=body.get("documents"),
+        )
+        return True
 
-def _upsert(collection: Collection, body: dict[str, Any]) -> Any:
-    _no_uris(body)
-    collection.upsert(
-        ids=body.get("ids"),  # type: ignore[arg-type]
-        embeddings=_embeddings(body),
-        metadatas=body.get("metadatas"),
-        documents=body.get("documents"),
-    )
-    return True
-
-
-def _update(collection: Collection, body: dict[str, Any]) -> Any:
-    _no_uris(body)
-    collection.update(
-        ids=body.get("ids"),  # type: ignore[arg-type]
-        embeddings=_embeddings(body),
-        metadatas=body.get("metadatas"),
-        documents=body.get("documents"),
-    )
-    return True
+    return operation
 
 
 def _delete(collection: Collection, body: dict[str, Any]) -> Any:
