@@ -314,8 +314,11 @@ class HttpBackend:
 
 def _haima_form(configuration: dict[str, Any]) -> dict[str, Any]:
     """The normalised configuration, sent in Haima's form (the server re-validates it)."""
-    return {
+    form = {
         "index": configuration["index"],
         "metric": configuration["metric"],
         "embedding_function": configuration.get("embedding_function"),
     }
+    if "keyword" in configuration:
+        form["keyword"] = configuration["keyword"]
+    return form
