@@ -9,10 +9,9 @@ from typing import Any, get_args
 import click
 
 import haima
+from haima.backends.base import QUERY_MODES
 from haima.config import IndexType
 from haima.errors import HaimaError
-
-MODES = ("vector", "keyword", "hybrid")  # as haima.eval.MODES, without importing it early
 
 
 def _default_cache_dir() -> Path:
@@ -69,7 +68,11 @@ def _parse_ks(
     help="Index type (repeatable). Default: auto.",
 )
 @click.option(
-    "--mode", "modes", multiple=True, type=click.Choice(MODES), help="Search mode (repeatable)."
+    "--mode",
+    "modes",
+    multiple=True,
+    type=click.Choice(QUERY_MODES),
+    help="Search mode (repeatable).",
 )
 @click.option(
     "-k", "ks", multiple=True, callback=_parse_ks, help="Cut-offs, e.g. -k 1,5,10 (default)."

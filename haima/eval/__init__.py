@@ -54,7 +54,6 @@ from haima.eval.runner import (
     EmbeddedTarget,
     EvalRun,
     ServerTarget,
-    UnsupportedModeError,
     enable_keyword_index,
     run_eval,
 )
@@ -73,7 +72,6 @@ __all__ = [
     "RandomEmbeddingFunction",
     "RunConfig",
     "ServerTarget",
-    "UnsupportedModeError",
     "average_precision",
     "config_from_mapping",
     "directory_size",

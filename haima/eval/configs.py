@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from haima.backends.base import QUERY_MODES
 from haima.config import parse_configuration
 from haima.embeddings import EmbeddingFunction, EmbeddingSpec, from_spec, model_identity, spec_of
 from haima.errors import HaimaError, InvalidArgumentError
@@ -37,7 +38,7 @@ EMBEDDINGS: dict[str, EmbeddingSpec] = {
     "openai": {"provider": "openai"},  # any OpenAI-compatible API; needs model (+ base_url)
     "random": {"provider": "random"},  # the chance baseline (haima.eval.baselines)
 }
-MODES = ("vector", "keyword", "hybrid")
+MODES = QUERY_MODES  # the search modes of Collection.query
 _KEYS = {"name", "embedding", "configuration", "index", "mode"}
 
 

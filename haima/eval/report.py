@@ -291,7 +291,7 @@ def write_plot(run: EvalRun, path: str | Path) -> None:
     figure = Figure(figsize=(11, 4.5), layout="constrained")
     FigureCanvasAgg(figure)
     curves, scatter = figure.subplots(1, 2)
-    for r in done:
+    for i, r in enumerate(done):
         curves.plot(
             list(run.ks),
             [r.metrics[f"recall@{j}"] for j in run.ks],
@@ -299,12 +299,14 @@ def write_plot(run: EvalRun, path: str | Path) -> None:
             label=r.config.name,
         )
         scatter.scatter(r.p50_ms, r.metrics[f"ndcg@{k}"], s=60 if r.best else 30)
+        # labels alternate above and below their points, so close neighbours stay legible
         scatter.annotate(r.config.name, (r.p50_ms, r.metrics[f"ndcg@{k}"]), fontsize=8,
-                         xytext=(4, 4), textcoords="offset points")  # fmt: skip
+                         xytext=(4, 4 if i % 2 == 0 else -11),
+                         textcoords="offset points")  # fmt: skip
     curves.set(xlabel="k", ylabel="Recall@k", title="Recall@k", ylim=(0, 1.02), xticks=list(run.ks))
     curves.grid(alpha=0.3)
     if done:
-        curves.legend(fontsize=8)
+        curves.legend(fontsize=8, loc="best")
     scatter.set(xlabel="median query latency (ms)", ylabel=f"nDCG@{k}",
                 title="quality vs latency")  # fmt: skip
     scatter.grid(alpha=0.3)
@@ -337,11 +339,11 @@ def _p_text(result: ConfigResult) -> str:
 
 def _p(value: float) -> str:
     """A p-value; 0 means no resample was as extreme, i.e. below the test's resolution."""
-    return f"< {1 / DEFAULT_RESAMPLES:g}" if value == 0 else f"{value:.3f}"
+    return f"< {1 / DEFAULT_RESAMPLES:g}" if value == 0 else f"{value:.2g}"
 
 
 def _p_equals(value: float) -> str:
-    return _p(value) if value == 0 else f"= {value:.4f}"
+    return _p(value) if value == 0 else f"= {value:.2g}"
 
 
 def _fixed(value: float) -> str:

@@ -17,7 +17,6 @@ What is timed, so that numbers compare across configurations and runs:
 
 from __future__ import annotations
 
-import inspect
 import math
 import re
 import shutil
@@ -27,10 +26,11 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
+from haima.backends.base import QueryMode
 from haima.client import Client, PersistentClient
 from haima.collection import Collection
 from haima.embeddings import (
@@ -45,7 +45,7 @@ from haima.embeddings import (
 )
 from haima.errors import HaimaError
 from haima.eval.configs import RunConfig
-from haima.eval.datasets import Dataset
+from haima.eval.datasets import Dataset, Document
 from haima.eval.metrics import directory_size, percentile, score_query, throughput
 from haima.eval.significance import paired_bootstrap
 from haima.settings import Settings
@@ -285,12 +285,14 @@ def run_eval(
     cache_dir: where corpus and query embeddings are cached (None: no cache).
     target: where collections are built (default: temporary embedded stores).
     log: called with one line per step (the CLI prints them).
-    A configuration that fails (a missing package, a mode the collection does not
-    support) gets its `error` set and the others still run."""
+    A configuration that fails (a missing package, a model error, a keyword index that
+    cannot be built) gets its `error` set and the others still run."""
     if not configs:
         raise ValueError("run_eval needs at least one configuration")
     say = log or (lambda _line: None)
     ks = tuple(sorted(set(ks)))
+    if not ks or ks[0] < 1:
+        raise ValueError(f"ks must be positive integers, got {ks!r}")
     target = target or EmbeddedTarget()
     cache = Path(cache_dir).expanduser() if cache_dir is not None else None
     skipped = [q for q in dataset.queries if not dataset.relevant(q)]
@@ -308,7 +310,6 @@ def run_eval(
         say(f"[{number}/{len(configs)}] {config.name}")
         result = ConfigResult(config)
         try:
-            _check_mode(config.mode)
             key = config.model_key()
             if key not in embedded:
                 embedded[key] = _embed(config, [d.content for d in documents], query_texts, cache)
@@ -328,6 +329,9 @@ def run_eval(
             )
         except HaimaError as exc:
             result.error = f"{type(exc).__name__}: {exc}"
+            # partial numbers of a failed run are not comparable with the others
+            result.per_query.clear()
+            result.latencies_ms.clear()
             say(f"  failed: {result.error}")
         run.results.append(result)
     _compare(run, seed)
@@ -337,7 +341,7 @@ def run_eval(
 def _measure(
     config: RunConfig,
     vectors: _Embedded,
-    documents: Sequence[Any],
+    documents: Sequence[Document],
     query_ids: list[str],
     query_texts: list[str],
     dataset: Dataset,
@@ -379,34 +383,20 @@ def _measure(
     }
 
 
-class UnsupportedModeError(HaimaError):
-    """A search mode this version of `Collection.query` does not offer."""
-
-
-def _check_mode(mode: str) -> None:
-    """Refuse keyword/hybrid before any work when `Collection.query` has no `mode`."""
-    if mode != "vector" and "mode" not in inspect.signature(Collection.query).parameters:
-        raise UnsupportedModeError(
-            f"mode {mode!r} needs Collection.query(mode=...), which this version of haima "
-            "does not have yet; use mode 'vector'"
-        )
-
-
 def _searcher(
     collection: Collection, mode: str, n: int
 ) -> Callable[[int, Vectors, list[str]], list[str]]:
     """One query's ranked ids. Vector mode passes the vector; other modes pass the text
     and `mode=` (the collection embeds the text from memory through `_Precomputed`)."""
-    # Typed loosely so that `mode=` type-checks before the core's query() accepts it.
-    query: Callable[..., Any] = collection.query
+    query_mode = cast(QueryMode, mode)  # RunConfig checked it against QUERY_MODES
 
     def vector(i: int, embeddings: Vectors, texts: list[str]) -> list[str]:
-        return list(
-            query(query_embeddings=embeddings[i : i + 1], n_results=n, include=[])["ids"][0]
-        )
+        found = collection.query(query_embeddings=embeddings[i : i + 1], n_results=n, include=[])
+        return list(found["ids"][0])
 
     def textual(i: int, embeddings: Vectors, texts: list[str]) -> list[str]:
-        return list(query(query_texts=[texts[i]], n_results=n, include=[], mode=mode)["ids"][0])
+        found = collection.query(query_texts=[texts[i]], n_results=n, include=[], mode=query_mode)
+        return list(found["ids"][0])
 
     return vector if mode == "vector" else textual
 
