@@ -16,18 +16,14 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
-import contextlib
-import cProfile
 import gc
-import io
 import json
-import pstats
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +37,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
 import haima  # noqa: E402
+from benchmarks.profiling import profiled  # noqa: E402
 
 Floats = npt.NDArray[np.float32]
 Ints = npt.NDArray[np.int64]
@@ -183,28 +180,6 @@ def format_line(line: Line) -> str:
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
-
-
-@contextlib.contextmanager
-def profiled(name: str, wanted: set[str], out_dir: Path | None) -> Iterator[None]:
-    """cProfile the block when `name` was asked for with --profile; prints the top
-    functions by cumulative time (and writes a .prof file when --profile-dir is given)."""
-    if name not in wanted:
-        yield
-        return
-    profiler = cProfile.Profile()
-    profiler.enable()
-    try:
-        yield
-    finally:
-        profiler.disable()
-        buffer = io.StringIO()
-        stats = pstats.Stats(profiler, stream=buffer).sort_stats("cumulative")
-        stats.print_stats(30)
-        print(f"\n-- profile: {name} " + "-" * 80 + "\n" + buffer.getvalue(), flush=True)
-        if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            stats.dump_stats(str(out_dir / f"{name}.prof"))
 
 
 def timed_single(fn: Callable[[int], list[int]], count: int) -> tuple[list[float], list[list[int]]]:

@@ -29,18 +29,14 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the engine sets it (see core.py)
 
 import argparse
-import contextlib
-import cProfile
-import io
 import json
-import pstats
 import random
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +49,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
 import haima  # noqa: E402
+from benchmarks.profiling import profiled  # noqa: E402
 from haima import text  # noqa: E402
 
 CMRC = Path("/work/shared/data/cmrc2018_zh")
@@ -123,22 +120,6 @@ def random_vectors(n: int, dim: int, seed: int) -> npt.NDArray[np.float32]:
 
 
 # -- measuring ----------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def profiled(name: str, wanted: set[str]) -> Iterator[None]:
-    if name not in wanted:
-        yield
-        return
-    profiler = cProfile.Profile()
-    profiler.enable()
-    try:
-        yield
-    finally:
-        profiler.disable()
-        buffer = io.StringIO()
-        pstats.Stats(profiler, stream=buffer).sort_stats("cumulative").print_stats(25)
-        print(f"\n-- profile: {name}\n{buffer.getvalue()}", flush=True)
 
 
 @dataclass

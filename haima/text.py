@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
-from haima.embeddings._deps import MissingDependencyError, install_hint
+from haima.embeddings._deps import MissingDependencyError, missing_package
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -59,12 +59,7 @@ _STEP = 1_000
 
 
 def missing_rjieba() -> MissingDependencyError:
-    return MissingDependencyError(
-        "keyword search needs the 'rjieba' package (Chinese word segmentation), which is "
-        f"not installed: {install_hint('rjieba', 'rag')}",
-        package="rjieba",
-        extra="rag",
-    )
+    return missing_package("rjieba", "rag", "keyword search (Chinese word segmentation)")
 
 
 @functools.lru_cache(maxsize=1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 
 import haima
-from tests.helpers.server import ServerProcess
+from tests.helpers.server import ServerProcess, fresh_tenant
 
 ClientFactory = Callable[[], haima.Client]
 
@@ -39,12 +38,9 @@ def make_client(
     Everything opened is closed at the end."""
     opened: list[haima.Client] = []
     memory_client: list[haima.Client] = []
-    tenant = f"t-{uuid.uuid4().hex}"
     if client_kind == "http":
         server: ServerProcess = request.getfixturevalue("shared_server")
-        with haima.HttpClient.from_url(server.url) as admin:
-            admin.create_tenant(tenant)
-            admin.create_database("default_database", tenant=tenant)
+        tenant = fresh_tenant(server.url)
 
     def factory() -> haima.Client:
         if client_kind == "http":

@@ -8,7 +8,6 @@ work as one more such subclass.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from langchain_tests.unit_tests import EmbeddingsUnitTests
 
 import haima
 from haima.integrations.langchain import HaimaEmbeddings, HaimaVectorStore
+from tests.helpers.server import fresh_tenant
 
 
 class HaimaStandardTests(VectorStoreIntegrationTests):
@@ -56,10 +56,7 @@ class TestHttpClient(HaimaStandardTests):
     def haima_client(self, request: pytest.FixtureRequest) -> Iterator[haima.Client]:
         # A tenant of its own on the session's shared `haima run` (tests/conftest.py).
         server = request.getfixturevalue("shared_server")
-        tenant = f"t-{uuid.uuid4().hex}"
-        with haima.HttpClient.from_url(server.url) as admin:
-            admin.create_tenant(tenant)
-            admin.create_database("default_database", tenant=tenant)
+        tenant = fresh_tenant(server.url)
         with haima.HttpClient.from_url(
             server.url, tenant=tenant, database="default_database"
         ) as client:

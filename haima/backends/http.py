@@ -25,6 +25,7 @@ from haima.backends.wire import (
     query_result_from_json,
 )
 from haima.errors import ServerUnavailableError
+from haima.storage.sqlite import DEFAULT_DATABASE, DEFAULT_TENANT
 from haima.types import GetResult, IncludeField, QueryResult, Vectors, Where, WhereDocument
 
 DEFAULT_TIMEOUT = 300.0
@@ -74,9 +75,10 @@ class HttpBackend:
             raise error_from_body(response.status_code, payload, response.text)
         return payload
 
-    def _collection_path(self, collection_id: str) -> str:
-        tenant, database = self._homes.get(collection_id, ("default_tenant", "default_database"))
-        return f"/tenants/{tenant}/databases/{database}/collections/{collection_id}"
+    def _collection_path(self, collection_id: str, by_id: bool = False) -> str:
+        tenant, database = self._homes.get(collection_id, (DEFAULT_TENANT, DEFAULT_DATABASE))
+        prefix = "by-id/" if by_id else ""
+        return f"/tenants/{tenant}/databases/{database}/collections/{prefix}{collection_id}"
 
     def _remember(self, body: Any) -> CollectionModel:
         model = collection_from_json(body)
@@ -156,11 +158,8 @@ class HttpBackend:
         )
 
     def get_collection_by_id(self, collection_id: str) -> CollectionModel:
-        tenant, database = self._homes.get(collection_id, ("default_tenant", "default_database"))
         return self._remember(
-            self._request(
-                "GET", f"/tenants/{tenant}/databases/{database}/collections/by-id/{collection_id}"
-            )
+            self._request("GET", self._collection_path(collection_id, by_id=True))
         )
 
     def list_collections(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -74,17 +74,19 @@ def error_from_body(status: int, body: Any, fallback_text: str) -> HaimaError:
     return _class_for_status(status)(fallback_text or f"HTTP {status}")
 
 
+_CLASS_BY_STATUS: dict[int, type[HaimaError]] = {
+    400: errors.InvalidArgumentError,
+    401: errors.AuthorizationError,
+    403: errors.AuthorizationError,
+    404: errors.NotFoundError,
+    409: errors.UniqueConstraintError,
+    413: errors.PayloadTooLargeError,
+    422: errors.InvalidArgumentError,
+}
+
+
 def _class_for_status(status: int) -> type[HaimaError]:
-    by_status: dict[int, type[HaimaError]] = {
-        400: errors.InvalidArgumentError,
-        401: errors.AuthorizationError,
-        403: errors.AuthorizationError,
-        404: errors.NotFoundError,
-        409: errors.UniqueConstraintError,
-        413: errors.PayloadTooLargeError,
-        422: errors.InvalidArgumentError,
-    }
-    return by_status.get(status, HaimaError)
+    return _CLASS_BY_STATUS.get(status, HaimaError)
 
 
 # -- embeddings -------------------------------------------------------------------------------
@@ -244,9 +246,3 @@ def collection_from_json(body: Mapping[str, Any]) -> CollectionModel:
 
 def _is_chroma_spec(spec: Any) -> bool:
     return isinstance(spec, Mapping) and "type" in spec and "provider" not in spec
-
-
-def optional_list(value: Any, field: str) -> Sequence[Any] | None:
-    if value is None or isinstance(value, list):
-        return value
-    raise InvalidArgumentError(f"{field}: expected a list, got {type(value).__name__}")

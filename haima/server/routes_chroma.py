@@ -26,7 +26,6 @@ from haima.backends.wire import (
 )
 from haima.client import default_embedding_function, new_collection_settings
 from haima.collection import Collection
-from haima.config import CollectionConfiguration, updated_configuration
 from haima.errors import InvalidArgumentError
 from haima.server.state import ServerState
 
@@ -224,16 +223,10 @@ def build_router() -> APIRouter:
 
         def modify() -> Any:
             collection = state.collection(tenant, database, collection_id)
-            change = _configuration_change(body.get("new_configuration"))
-            if change is not None:
-                # Validate here so that a bad change fails before the name changes.
-                updated_configuration(
-                    CollectionConfiguration.from_json(collection.configuration), change
-                )
             collection.modify(
                 name=body.get("new_name"),
                 metadata=body.get("new_metadata"),
-                configuration=change,
+                configuration=_configuration_change(body.get("new_configuration")),
             )
             return state.backend.get_collection_by_id(collection.id)
 

@@ -70,3 +70,17 @@ class ServerProcess:
     def __exit__(self, *exc: object) -> None:
         if self.process is not None and self.process.poll() is None:
             self.stop()
+
+
+def fresh_tenant(url: str) -> str:
+    """A new tenant with its default database on the server at `url`, so that a test on
+    a shared server works in a namespace of its own."""
+    import uuid
+
+    import haima
+
+    tenant = f"t-{uuid.uuid4().hex}"
+    with haima.HttpClient.from_url(url) as admin:
+        admin.create_tenant(tenant)
+        admin.create_database("default_database", tenant=tenant)
+    return tenant
