@@ -10,8 +10,6 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from haima import validation
 from haima.backends.base import QUERY_MODES, Backend, CollectionModel, QueryMode
 from haima.config import CollectionConfiguration, parse_configuration, updated_configuration
@@ -343,13 +341,7 @@ class Collection:
 
 
 def _query_vectors(value: Embeddings, dimension: int | None) -> Vectors:
-    array = np.asarray(value, dtype=np.float32) if not isinstance(value, np.ndarray) else value
-    if array.ndim == 1:
-        value = [value]  # type: ignore[list-item]
-    count = len(value)
-    if count == 0:
-        raise InvalidArgumentError("query_embeddings: give at least one embedding")
-    return validation.embeddings(value, count, dimension, field="query_embeddings")
+    return validation.query_embeddings(value, dimension)
 
 
 __all__ = ["Collection", "parse_configuration"]

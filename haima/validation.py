@@ -56,16 +56,33 @@ def ids(value: Any, field: str = "ids") -> list[str]:
     return out
 
 
-def embeddings(value: Any, count: int, dimension: int | None, field: str = "embeddings") -> Vectors:
-    """A (count, dim) float32 array: finite, of the collection's dimension."""
-    if isinstance(value, np.ndarray) and value.ndim == 1 and count == 1:
-        value = value.reshape(1, -1)
+def query_embeddings(value: Any, dimension: int | None) -> Vectors:
+    """Query vectors: one vector or a non-empty list of them, as a (n, dim) array."""
+    field = "query_embeddings"
+    array = _float32_array(value, field)
+    if array.ndim == 1 and array.size:
+        array = array.reshape(1, -1)  # a single vector
+    if array.ndim in (1, 2) and not len(array):
+        raise InvalidArgumentError(f"{field}: give at least one embedding")
+    return embeddings(array, len(array) if array.ndim == 2 else 1, dimension, field)
+
+
+def _float32_array(value: Any, field: str) -> Vectors:
+    if type(value) is np.ndarray and value.dtype == np.float32:
+        return value  # the common case, spared a conversion call
     try:
-        array = np.asarray(value, dtype=np.float32)
+        return np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(
             f"{field}: expected a list of equal-length lists of numbers ({exc})"
         ) from exc
+
+
+def embeddings(value: Any, count: int, dimension: int | None, field: str = "embeddings") -> Vectors:
+    """A (count, dim) float32 array: finite, of the collection's dimension."""
+    if isinstance(value, np.ndarray) and value.ndim == 1 and count == 1:
+        value = value.reshape(1, -1)
+    array = _float32_array(value, field)
     if array.ndim == 1 and count == 1 and array.size > 0 and not isinstance(value[0], Sequence):
         array = array.reshape(1, -1)
     if array.ndim != 2:
@@ -80,8 +97,10 @@ def embeddings(value: Any, count: int, dimension: int | None, field: str = "embe
         raise DimensionMismatchError(
             f"{field}: expected dimension {dimension}, got {array.shape[1]}"
         )
-    finite = np.isfinite(array).all(axis=1)
-    if not finite.all():
+    # One float64 sum cannot overflow on finite float32 input, and NaN or inf carry
+    # through it: the common case costs one pass and no temporary array.
+    if not math.isfinite(float(array.sum(dtype=np.float64))):
+        finite = np.isfinite(array).all(axis=1)
         bad = int(np.flatnonzero(~finite)[0])
         raise InvalidArgumentError(f"{field}[{bad}]: contains NaN or infinite values")
     return np.ascontiguousarray(array)

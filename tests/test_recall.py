@@ -270,7 +270,7 @@ def test_recall_ann_filtered_path(built: Built, dataset: Dataset, selectivity: f
     check_query(built, dataset, selectivity, _floor(built, selectivity, "ann_only"))
     plans = _cached_plans(built)
     assert plans, "the filter plan was not cached: cannot tell which path ran"
-    assert all(p.exact_rids is None and p.bitmap is not None for p in plans), (
+    assert all(p.exact_rids is None and p.restriction is not None for p in plans), (
         "ann_only did not force the IDSelector path"
     )
 

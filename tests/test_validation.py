@@ -199,6 +199,22 @@ def test_query_arguments(col: haima.Collection) -> None:
         col.query(query_embeddings=[[0.0] * DIM], include=["everything"])  # type: ignore[list-item]
 
 
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        ([[0.0] * DIM, [0.0]], "equal-length"),
+        ([["x"] * DIM], "numbers"),
+        ("not a vector", "numbers"),
+        ([], "at least one"),
+        ([[]], "must not be empty"),
+        ([[float("nan")] * DIM], "NaN"),
+    ],
+)
+def test_bad_query_embeddings(col: haima.Collection, bad: object, problem: str) -> None:
+    with pytest.raises(haima.InvalidArgumentError, match=f"query_embeddings.*{problem}"):
+        col.query(query_embeddings=bad)  # type: ignore[arg-type]
+
+
 def test_bad_configuration(client: haima.Client) -> None:
     with pytest.raises(haima.InvalidArgumentError, match=r"configuration\.index\.type"):
         client.create_collection("cfg", configuration={"index": {"type": "btree"}})

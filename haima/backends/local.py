@@ -601,25 +601,23 @@ class LocalBackend:
                 )
             else:
                 distances, rids = self._text_search(row, config, slot, search)
-            wanted = set(rids[rids >= 0].tolist())
             if (
-                {"documents", "metadatas", "embeddings"}.isdisjoint(include)
-                and slot is not None
+                slot is not None
                 and search.mode == "vector"  # the index and the search saw one state
+                and _RECORD_FIELDS.isdisjoint(include)
             ):
-                known = slot.index.ids
-                records = {rid: (known[rid], None, None, None) for rid in wanted}
-            else:
-                records = self.store.records_by_rid(
-                    wanted,
-                    documents="documents" in include,
-                    metadatas="metadatas" in include,
-                    embeddings="embeddings" in include,
-                )
-                if len(records) < len(wanted) and not partial:
-                    if slot is not None:
-                        slot.stale = True
-                    return None
+                return _ids_result(rids, distances, slot.index.ids, include)
+            wanted = set(rids[rids >= 0].tolist())
+            records = self.store.records_by_rid(
+                wanted,
+                documents="documents" in include,
+                metadatas="metadatas" in include,
+                embeddings="embeddings" in include,
+            )
+            if len(records) < len(wanted) and not partial:
+                if slot is not None:
+                    slot.stale = True
+                return None
         return _query_result(rids, distances, records, include, row.dimension)
 
     def _vector_search(
@@ -632,22 +630,21 @@ class LocalBackend:
         filt: Filter | None,
     ) -> tuple[npt.NDArray[np.float32], Rids]:
         """(distances, rids), one row per query, -1 where fewer than `n_results` match."""
-        n_queries = len(query_embeddings)
-        if slot is not None and query_embeddings.shape[1] != slot.index.dim:
+        index = slot.index if slot is not None else None
+        if index is not None and query_embeddings.shape[1] != index.dim:
             raise DimensionMismatchError(
-                f"query_embeddings: expected dimension {slot.index.dim}, "
-                f"got {query_embeddings.shape[1]}"
+                f"query_embeddings: expected dimension {index.dim}, got {query_embeddings.shape[1]}"
             )
-        if slot is None or not slot.index.live_count:
+        live = index.live_count if index is not None else 0
+        if index is None or not live:
+            n_queries = len(query_embeddings)
             return np.zeros((n_queries, 0), np.float32), np.zeros((n_queries, 0), np.int64)
-        index = slot.index
         plans = None if filt is None else self._plans_for(row.id, index, filt)
         queries = prepare(query_embeddings, index.metric)
-        tuning = SearchTuning(ef_search=config.index.ef_search, nprobe=config.index.nprobe)
-        k = min(n_results, index.live_count)
-        with faiss_threads(config.index.num_threads):
-            distances, rids = index.search(queries, k, plans, tuning, self._loader(row))
-        return distances, rids
+        cfg = config.index
+        tuning = SearchTuning(ef_search=cfg.ef_search, nprobe=cfg.nprobe)
+        with faiss_threads(cfg.num_threads):
+            return index.search(queries, min(n_results, live), plans, tuning, self._loader(row))
 
     def _text_search(
         self,
@@ -1061,6 +1058,32 @@ def _parse_filters(where: Where | None, where_document: WhereDocument | None) ->
 def _parse_text(text: str) -> Filter | None:
     where, where_document = json.loads(text)
     return combine(parse_where(where), parse_where_document(where_document))
+
+
+#: Include fields read from SQLite; without them an answer comes from the index alone.
+_RECORD_FIELDS = frozenset({"documents", "metadatas", "embeddings"})
+
+
+def _ids_result(
+    rids: Rids, distances: Any, ids_of: dict[int, str], include: Sequence[IncludeField]
+) -> QueryResult:
+    """An answer of ids (and distances), from the index's rid → id map."""
+    ids: list[list[str]] = []
+    dists: list[list[float]] = []
+    for row_rids, row_dist in zip(rids.tolist(), distances.tolist(), strict=True):
+        found = row_rids.index(-1) if -1 in row_rids else len(row_rids)  # -1 pads the end
+        ids.append([ids_of[r] for r in row_rids[:found]])
+        dists.append(row_dist[:found])
+    return QueryResult(
+        ids=ids,
+        embeddings=None,
+        documents=None,
+        metadatas=None,
+        distances=dists if "distances" in include else None,
+        uris=None,
+        data=None,
+        included=list(include),
+    )
 
 
 def _query_result(

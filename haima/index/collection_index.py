@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from haima.config import IndexConfig, Metric
 from haima.index.faiss_index import (
-    Bitmap,
+    Restriction,
     Rids,
     SearchTuning,
     VectorIndex,
@@ -57,6 +57,8 @@ RERANK_FACTOR = {"ivf_pq": 10, "sq8": 4}
 MAX_EF_SEARCH = 4_096
 
 VectorLoader = Callable[[Rids], Vectors]
+#: Exact scans take no tuning; one shared value spares an object per search.
+EXACT_TUNING = SearchTuning()
 
 
 @dataclass
@@ -66,16 +68,16 @@ class PartPlan:
     part: str  # "main" or "tail"
     exact_rids: Rids | None = None  # exact scan: the rids and their prepared vectors
     exact_vectors: Vectors | None = None
-    bitmap: Bitmap | None = None  # ANN or flat scan restricted to these positions
+    restriction: Restriction | None = None  # ANN or flat scan over these positions only
     matches: int = 0
-    #: With a bitmap: scan the part's stored vectors exactly instead of walking the ANN
+    #: With a restriction: scan the part's stored vectors exactly instead of walking the ANN
     #: index (a selective filter over a large part).
     scan: bool = False
 
     @property
     def nbytes(self) -> int:
         total = 0
-        for array in (self.exact_rids, self.exact_vectors, self.bitmap):
+        for array in (self.exact_rids, self.exact_vectors, self.restriction):
             if array is not None:
                 total += array.nbytes
         return total
@@ -94,7 +96,7 @@ class CollectionIndex:
         self.version = 0
         #: Set when the in-memory state differs from the last snapshot written.
         self.dirty = False
-        self._live_bitmaps: dict[str, tuple[int, Bitmap | None]] = {}
+        self._live_restrictions: dict[str, tuple[int, Restriction | None]] = {}
         #: rid → record id of every live vector: an answer that needs only ids and
         #: distances is served without touching SQLite (a rid never changes its id).
         self.ids: dict[int, str] = {}
@@ -251,7 +253,7 @@ class CollectionIndex:
     # -- search --------------------------------------------------------------------------
 
     def plan(self, matches: Rids, loader: VectorLoader) -> list[PartPlan]:
-        """Per part: an exact scan over the matching vectors, or a bitmap of them."""
+        """Per part: an exact scan over the matching vectors, or a restriction to them."""
         plans = []
         for name, part in self.parts():
             positions = part.positions(matches)
@@ -271,7 +273,7 @@ class CollectionIndex:
                 plans.append(
                     PartPlan(
                         name,
-                        bitmap=part.bitmap_of(positions),
+                        restriction=part.restriction_of(positions),
                         matches=count,
                         scan=selective and part.exact,
                     )
@@ -292,11 +294,11 @@ class CollectionIndex:
         fetches original vectors (re-ranking quantized indexes, completing short answers)."""
         results: list[tuple[npt.NDArray[np.float32], Rids]] = []
         if plans is None:
-            for name, part in self.parts():
-                if part.live_count:
-                    bitmap = self._live_bitmap(name, part)
+            for name, part in (("main", self.main), ("tail", self.tail)):
+                if part is not None and part.live_count:
+                    live = self._live_restriction(name, part)
                     results.append(
-                        self._ann(part, queries, k, bitmap, part.live_count, tuning, loader)
+                        self._ann(part, queries, k, live, part.live_count, tuning, loader)
                     )
         else:
             for plan in plans:
@@ -305,11 +307,13 @@ class CollectionIndex:
                     results.append(self._exact(queries, k, plan.exact_rids, plan.exact_vectors))
                     continue
                 chosen = self.main if plan.part == "main" else self.tail
-                assert chosen is not None and plan.bitmap is not None
+                assert chosen is not None and plan.restriction is not None
                 if plan.scan:
-                    results.append(self._scan(chosen, queries, k, plan.bitmap))
+                    results.append(self._scan(chosen, queries, k, plan.restriction))
                     continue
-                found = self._ann(chosen, queries, k, plan.bitmap, plan.matches, tuning, loader)
+                found = self._ann(
+                    chosen, queries, k, plan.restriction, plan.matches, tuning, loader
+                )
                 results.append(self._completed(found, chosen, plan, queries, k, loader))
         return merge(results, len(queries), k)
 
@@ -320,10 +324,10 @@ class CollectionIndex:
         return distances, rids[rows]
 
     def _scan(
-        self, part: VectorIndex, queries: Vectors, k: int, bitmap: Bitmap
+        self, part: VectorIndex, queries: Vectors, k: int, allowed: Restriction
     ) -> tuple[npt.NDArray[np.float32], Rids]:
-        """Exact search of the part's stored vectors, restricted to `bitmap`."""
-        scores, rids = part.search(queries, min(k, part.size), bitmap, SearchTuning(), flat=True)
+        """Exact search of the part's stored vectors, restricted to `allowed`."""
+        scores, rids = part.search(queries, min(k, part.size), allowed, EXACT_TUNING, flat=True)
         return to_distances(scores, self.metric), rids
 
     def _ann(
@@ -331,12 +335,12 @@ class CollectionIndex:
         part: VectorIndex,
         queries: Vectors,
         k: int,
-        bitmap: Bitmap | None,
+        allowed: Restriction | None,
         matches: int,
         tuning: SearchTuning,
         loader: VectorLoader,
     ) -> tuple[npt.NDArray[np.float32], Rids]:
-        """Search one part through FAISS, restricted to `bitmap` (None: everything)."""
+        """Search one part through FAISS, restricted to `allowed` (None: everything)."""
         # FAISS visits filtered-out nodes but keeps only allowed ones. Down to 10% of a
         # part that costs little recall (0.98 at ef 100); below, ef and nprobe grow by
         # √(0.1/s) (the planner scans filters under 5% exactly).
@@ -344,15 +348,16 @@ class CollectionIndex:
         selectivity = max(matches, 1) / max(part.size, 1)
         boost = math.sqrt(0.1 / selectivity) if selectivity < 0.1 else 1.0
         probe_boost = min(math.sqrt(1 / selectivity), 8.0) if selectivity < 0.95 else 1.0
+        nprobe = math.ceil(tuning.nprobe * probe_boost)
+        if part.kind in ("ivf", "ivf_pq"):
+            nprobe = min(nprobe, int(part.index.nlist))
         effective = SearchTuning(
             ef_search=min(max(math.ceil(tuning.ef_search * boost), 2 * k), MAX_EF_SEARCH),
-            nprobe=math.ceil(tuning.nprobe * probe_boost),
+            nprobe=nprobe,
         )
-        if part.kind in ("ivf", "ivf_pq"):
-            effective.nprobe = min(effective.nprobe, int(part.index.nlist))
         rerank = RERANK_FACTOR.get(part.kind)
         wanted = min(k * rerank if rerank else k, part.size)
-        scores, rids = part.search(queries, wanted, bitmap, effective)
+        scores, rids = part.search(queries, wanted, allowed, effective)
         if rerank:
             return self._reranked(queries, rids, k, loader)
         return to_distances(scores, self.metric), rids
@@ -388,11 +393,12 @@ class CollectionIndex:
         very selective filter on a graph index) are answered by an exact scan."""
         distances, rids = found
         need = min(k, plan.matches)
-        short = np.flatnonzero((rids >= 0).sum(axis=1) < need)
-        if not len(short):
+        # FAISS pads short rows at the end: a row is short iff its need-th rid is -1.
+        if need == 0 or (rids.shape[1] >= need and rids[:, need - 1].min() >= 0):
             return found
-        assert plan.bitmap is not None
-        positions = np.flatnonzero(np.unpackbits(plan.bitmap, bitorder="little")[: part.size])
+        short = np.flatnonzero((rids >= 0).sum(axis=1) < need)
+        assert plan.restriction is not None
+        positions = plan.restriction.positions()
         part_rids = part.rids[positions]
         vectors = part.stored_vectors(positions)
         if vectors is None:
@@ -405,13 +411,13 @@ class CollectionIndex:
         rids[short] = _pad(exact_r, width, -1)
         return distances, rids
 
-    def _live_bitmap(self, name: str, part: VectorIndex) -> Bitmap | None:
-        cached = self._live_bitmaps.get(name)
+    def _live_restriction(self, name: str, part: VectorIndex) -> Restriction | None:
+        cached = self._live_restrictions.get(name)
         if cached is not None and cached[0] == self.version:
             return cached[1]
-        bitmap = part.live_bitmap()
-        self._live_bitmaps[name] = (self.version, bitmap)
-        return bitmap
+        live = part.live_restriction()
+        self._live_restrictions[name] = (self.version, live)
+        return live
 
     # -- snapshots -----------------------------------------------------------------------
 

@@ -15,8 +15,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import importlib
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +51,7 @@ def to_distances(scores: npt.NDArray[np.float32], metric: Metric) -> npt.NDArray
     """FAISS scores → Haima distances: l2 squared distance; cosine and ip as 1 − score."""
     if metric == "l2":
         return scores
-    return np.float32(1.0) - scores
+    return np.subtract(1.0, scores, out=scores)  # in place: the scores are not kept
 
 
 def build_faiss_index(kind: str, dim: int, metric: Metric, cfg: IndexConfig, n_train: int) -> Any:
@@ -114,7 +112,7 @@ def training_size(kind: str, cfg: IndexConfig) -> int:
     return need
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class SearchTuning:
     ef_search: int = 100
     nprobe: int = 16
@@ -128,7 +126,9 @@ class VectorIndex:
         self.index = index
         self.metric = metric
         self.dim = int(index.d)
-        self._rids = np.empty(0, dtype=np.int64)
+        #: rids by position, then unused capacity; the last element is always -1 so that
+        #: FAISS's label -1 maps to rid -1 without a mask.
+        self._rids = np.full(1, -1, dtype=np.int64)
         self._deleted = np.empty(0, dtype=bool)
         self.size = 0
         self.n_deleted = 0
@@ -169,10 +169,10 @@ class VectorIndex:
         self.size += len(rids)
 
     def _reserve(self, needed: int) -> None:
-        if needed <= len(self._rids):
+        if needed < len(self._rids):
             return
         capacity = max(needed, int(len(self._rids) * 1.5), 1024)
-        rids = np.empty(capacity, dtype=np.int64)
+        rids = np.full(capacity + 1, -1, dtype=np.int64)
         rids[: self.size] = self._rids[: self.size]
         deleted = np.zeros(capacity, dtype=bool)
         deleted[: self.size] = self._deleted[: self.size]
@@ -194,16 +194,16 @@ class VectorIndex:
         self.n_deleted += len(pos)
         return len(pos)
 
-    def live_bitmap(self) -> Bitmap | None:
-        """Bitmap of live positions, or None when nothing is deleted."""
+    def live_restriction(self) -> Restriction | None:
+        """The live positions, or None when nothing is deleted."""
         if not self.n_deleted:
             return None
-        return np.packbits(~self.deleted, bitorder="little")
+        return Restriction.of_mask(~self.deleted)
 
-    def bitmap_of(self, positions: npt.NDArray[np.int64]) -> Bitmap:
+    def restriction_of(self, positions: npt.NDArray[np.int64]) -> Restriction:
         mask = np.zeros(self.size, dtype=bool)
         mask[positions] = True
-        return np.packbits(mask, bitorder="little")
+        return Restriction.of_mask(mask)
 
     # -- search --------------------------------------------------------------------------
 
@@ -211,50 +211,39 @@ class VectorIndex:
         self,
         queries: Vectors,
         k: int,
-        allowed: Bitmap | None,
+        allowed: Restriction | None,
         tuning: SearchTuning,
         flat: bool = False,
     ) -> tuple[npt.NDArray[np.float32], Rids]:
         """Top-k scores (FAISS's: inner product or squared L2) and rids; rid -1 pads.
         `flat` scans the stored vectors exactly (flat and HNSW kinds)."""
+        n = len(queries)
         if self.size == 0 or k == 0:
-            empty = np.full((len(queries), k), -1, dtype=np.int64)
-            return np.zeros((len(queries), k), dtype=np.float32), empty
+            return np.zeros((n, k), dtype=np.float32), np.full((n, k), -1, dtype=np.int64)
         index = self.index
-        if flat and self.kind == "hnsw":
-            index = faiss.downcast_index(self.index.storage)
-        params = self._params(allowed, tuning, "flat" if flat else self.kind)
-        scores, labels = index.search(queries, k, params=params)
-        rids = np.where(labels >= 0, self._rids[np.maximum(labels, 0)], -1)
-        return scores, rids
+        kind = self.kind
+        if flat:
+            kind = "flat"
+            if self.kind == "hnsw":
+                index = faiss.downcast_index(self.index.storage)
+        params = self._plain(kind, tuning) if allowed is None else allowed.params(kind, tuning)
+        # FAISS's low-level call: its Python wrapper re-checks what `prepare` guarantees.
+        scores = np.empty((n, k), dtype=np.float32)
+        labels = np.empty((n, k), dtype=np.int64)
+        index.search_c(
+            n, faiss.swig_ptr(queries), k, faiss.swig_ptr(scores), faiss.swig_ptr(labels), params
+        )
+        # Label -1 (a short answer) picks the sentinel -1 kept after the last rid.
+        return scores, self._rids[labels]
 
-    def _params(self, allowed: Bitmap | None, tuning: SearchTuning, kind: str) -> Any:
-        if allowed is None and kind in ("flat", "sq8"):
+    def _plain(self, kind: str, tuning: SearchTuning) -> Any:
+        """Unrestricted parameters, the same every time: built once per tuning."""
+        if kind in ("flat", "sq8"):
             return None  # FAISS's plain path; passing empty params is measurably slower
-        if allowed is None:
-            # Unrestricted parameters are the same every time: build them once.
-            key = (kind, tuning.ef_search, tuning.nprobe)
-            cached = self._plain_params.get(key)
-            if cached is None:
-                cached = self._plain_params[key] = self._new_params(kind, tuning)
-            return cached
-        params = self._new_params(kind, tuning)
-        selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(allowed))
-        params.sel = selector
-        # SWIG does not keep the selector (and its bitmap) alive through `params`.
-        params._haima_keepalive = (selector, allowed)
-        return params
-
-    @staticmethod
-    def _new_params(kind: str, tuning: SearchTuning) -> Any:
-        if kind == "hnsw":
-            params = faiss.SearchParametersHNSW()
-            params.efSearch = tuning.ef_search
-        elif kind in ("ivf", "ivf_pq"):
-            params = faiss.SearchParametersIVF()
-            params.nprobe = tuning.nprobe
-        else:
-            params = faiss.SearchParameters()
+        key = (kind, tuning.ef_search, tuning.nprobe)
+        params = self._plain_params.get(key)
+        if params is None:
+            params = self._plain_params[key] = new_search_params(kind, tuning)
         return params
 
     def stored_vectors(self, positions: npt.NDArray[np.int64]) -> Vectors | None:
@@ -317,18 +306,72 @@ class VectorIndex:
         return out
 
 
-@contextmanager
-def faiss_threads(count: int | None) -> Iterator[None]:
-    """Run FAISS with `count` OpenMP threads (None: leave FAISS's setting alone)."""
-    if count is None:
-        yield
-        return
-    previous = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(count)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(previous)
+def new_search_params(kind: str, tuning: SearchTuning) -> Any:
+    """FAISS search parameters of `kind` (SearchParameters for exact scans)."""
+    if kind == "hnsw":
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = tuning.ef_search
+    elif kind in ("ivf", "ivf_pq"):
+        params = faiss.SearchParametersIVF()
+        params.nprobe = tuning.nprobe
+    else:
+        params = faiss.SearchParameters()
+    return params
+
+
+class Restriction:
+    """The positions a search may return, as a bitmap, with the FAISS parameters that
+    carry it, built once per (kind, tuning): a cached filter plan is searched many times
+    and building SWIG objects per query cost as much as a tenth of the search."""
+
+    def __init__(self, bitmap: Bitmap, size: int) -> None:
+        self.bitmap = bitmap
+        self.size = size
+        self._params: dict[tuple[str, int, int], Any] = {}
+
+    @classmethod
+    def of_mask(cls, mask: npt.NDArray[np.bool_]) -> Restriction:
+        return cls(np.packbits(mask, bitorder="little"), len(mask))
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.bitmap.nbytes)
+
+    def positions(self) -> npt.NDArray[np.int64]:
+        return np.flatnonzero(np.unpackbits(self.bitmap, bitorder="little")[: self.size])
+
+    def params(self, kind: str, tuning: SearchTuning) -> Any:
+        key = (kind, tuning.ef_search, tuning.nprobe)
+        params = self._params.get(key)
+        if params is None:
+            params = new_search_params(kind, tuning)
+            selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(self.bitmap))
+            params.sel = selector
+            # SWIG does not keep the selector alive through `params`; the bitmap lives
+            # as long as this object.
+            params._haima_selector = selector
+            self._params[key] = params
+        return params
+
+
+class faiss_threads:
+    """Run FAISS with `count` OpenMP threads (None: leave FAISS's setting alone).
+    A class, not a generator: it wraps every query, and this costs a tenth as much."""
+
+    __slots__ = ("_count", "_previous")
+
+    def __init__(self, count: int | None) -> None:
+        self._count = count
+        self._previous = 0
+
+    def __enter__(self) -> None:
+        if self._count is not None:
+            self._previous = faiss.omp_get_max_threads()
+            faiss.omp_set_num_threads(self._count)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._count is not None:
+            faiss.omp_set_num_threads(self._previous)
 
 
 def exact_search(

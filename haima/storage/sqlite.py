@@ -24,6 +24,7 @@ import numpy.typing as npt
 from haima.errors import NotFoundError, UniqueConstraintError
 from haima.filters import register_sql_functions
 from haima.storage import keyword
+from haima.storage.commits import CommitWatch
 from haima.storage.keyword import KeywordIndex
 from haima.text import segment_documents
 
@@ -147,6 +148,7 @@ class Store:
             target, isolation_level=None, check_same_thread=False, timeout=60.0
         )
         register_sql_functions(self.conn)
+        self._commits = CommitWatch(path) if path is not None else None
         if self._is_new():
             # Both must precede the first write (switching to WAL writes the header).
             # Records carry ~1.5 KB vectors: with 32 KiB pages ingestion ran 3x faster
@@ -189,6 +191,8 @@ class Store:
 
     def close(self) -> None:
         with self.lock:
+            if self._commits is not None:
+                self._commits.close()
             self.conn.close()
 
     @contextmanager
@@ -218,9 +222,18 @@ class Store:
                 self.conn.execute("COMMIT")
 
     def data_version(self) -> int:
-        """Changes whenever another connection commits (PRAGMA data_version)."""
+        """Changes whenever another connection commits (PRAGMA data_version). An
+        in-memory database has no other connection; every query asks, so it is spared."""
+        if self._commits is None:
+            return 0
+        header = self._commits.header()
+        known = self._commits.unchanged(header)
+        if known is not None:
+            return known
         with self.lock:
-            return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+            version = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+        self._commits.remember(header, version)
+        return version
 
     def changed_elsewhere(self) -> bool:
         version = self.data_version()
