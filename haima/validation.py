@@ -133,19 +133,26 @@ def metadatas(
         raise InvalidArgumentError(f"{field}: got {len(value)} metadatas for {count} ids")
     out: list[dict[str, Any] | None] = []
     for i, md in enumerate(value):
-        out.append(None if md is None else metadata(md, f"{field}[{i}]", allow_none_values))
+        out.append(None if md is None else metadata(md, field, allow_none_values, index=i))
     return out
 
 
-def metadata(md: Any, field: str, allow_none_values: bool = False) -> dict[str, Any]:
+def metadata(
+    md: Any, field: str, allow_none_values: bool = False, index: int | None = None
+) -> dict[str, Any]:
+    """A record's metadata; `field[index]` names it in errors (built only for them:
+    ingestion validates every record)."""
     if not isinstance(md, Mapping):
+        field = field if index is None else f"{field}[{index}]"
         raise InvalidArgumentError(f"{field}: expected a dict, got {type(md).__name__}")
     out: dict[str, Any] = {}
     for key, val in md.items():
-        # The common case, checked cheaply: ingestion validates every record.
+        # The common case, checked cheaply.
         if type(key) is str and key and key[0] != "$" and type(val) in _PLAIN_SCALARS:
             out[key] = val
             continue
+        field = field if index is None else f"{field}[{index}]"
+        index = None
         path = f"{field}.{key}"
         if not isinstance(key, str) or not key:
             raise InvalidArgumentError(f"{field}: keys must be non-empty strings, got {key!r}")
@@ -160,8 +167,14 @@ def metadata(md: Any, field: str, allow_none_values: bool = False) -> dict[str, 
 
 
 def metadata_value(val: Any, path: str) -> Any:
-    if isinstance(val, (str, bool, int)):
-        return val
+    """A metadata value as a plain str, bool, int, float or list (a str or int subclass,
+    such as an enum member, becomes its plain value: storage dispatches on exact types)."""
+    if isinstance(val, bool):
+        return bool(val)
+    if isinstance(val, str):
+        return str.__str__(val)
+    if isinstance(val, int):
+        return int(val)
     if isinstance(val, float):
         if not math.isfinite(val):
             raise InvalidArgumentError(f"{path}: NaN and infinite floats are not allowed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 import numpy as np
@@ -230,3 +231,27 @@ def test_bad_configuration(client: haima.Client) -> None:
 def test_numpy_inputs_accepted(col: haima.Collection) -> None:
     col.add(ids=np.array(["np1"]).tolist(), embeddings=np.ones((1, DIM), dtype=np.float64))
     assert col.count() == 2
+
+
+class Colour(str, enum.Enum):
+    RED = "red"
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+def test_enum_metadata_values_are_stored_as_plain_values(col: haima.Collection) -> None:
+    """str and int subclasses (enum members) are stored as their plain values, so that
+    filters on the plain values find them."""
+    col.add(
+        ids=["enum"],
+        embeddings=random_vectors(1, DIM),
+        metadatas=[{"colour": Colour.RED, "level": Level.HIGH, "tags": [Colour.RED]}],
+    )
+    got = col.get(ids=["enum"])["metadatas"]
+    assert got == [{"colour": "red", "level": 3, "tags": ["red"]}]
+    assert type(got[0]["colour"]) is str and type(got[0]["level"]) is int
+    assert col.get(where={"colour": "red"})["ids"] == ["enum"]
+    assert col.get(where={"level": {"$gte": 3}})["ids"] == ["enum"]
+    assert col.get(where={"tags": {"$contains": "red"}})["ids"] == ["enum"]

@@ -66,16 +66,29 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def metadata_rows(rid: int, metadata: dict[str, Any] | None) -> Iterator[tuple[Any, ...]]:
-    """Rows of `metadata_index` for one record (see the migration for the encoding)."""
-    if not metadata:
-        return
-    for key, value in metadata.items():
-        if isinstance(value, list):
-            for item in dict.fromkeys(value):  # distinct elements: they form the key
-                yield (key, _kind(item), 1, item, rid)
-        else:
-            yield (key, _kind(value), 0, value, rid)
+def metadata_rows(
+    rids: Iterable[int], metadatas: Iterable[dict[str, Any] | None]
+) -> list[tuple[Any, ...]]:
+    """Rows of `metadata_index` for records (see the migration for the encoding), in the
+    index's order: inserting them so touches each B-tree page once. Tuples compare
+    (key, kind, in_list, value, rid) left to right, so values are only compared within
+    one kind. Metadata here is validated: str, bool, int, float or a list of one kind."""
+    rows: list[tuple[Any, ...]] = []
+    append = rows.append
+    for rid, metadata in zip(rids, metadatas, strict=True):
+        if not metadata:
+            continue
+        for key, value in metadata.items():
+            kind = type(value)
+            if kind is str:
+                append((key, "s", 0, value, rid))
+            elif kind is list:
+                for item in dict.fromkeys(value):  # distinct elements: they form the key
+                    append((key, _kind(item), 1, item, rid))
+            else:
+                append((key, "b" if kind is bool else "n", 0, value, rid))
+    rows.sort()
+    return rows
 
 
 _INSERT_METADATA = (
@@ -554,14 +567,7 @@ class Store:
             "INSERT INTO vectors (rid, embedding) VALUES (?, ?)",
             zip(rids, (v.tobytes() for v in vectors), strict=True),
         )
-        conn.executemany(
-            _INSERT_METADATA,
-            (
-                row
-                for rid, md in zip(rids, metadatas, strict=True)
-                for row in metadata_rows(rid, md)
-            ),
-        )
+        conn.executemany(_INSERT_METADATA, metadata_rows(rids, metadatas))
         if keyword_index is not None:
             keyword_index.add(conn, rids, texts if texts is not None else segmented(documents))
 
@@ -578,8 +584,8 @@ class Store:
             "UPDATE records SET document = ?, metadata = ? WHERE rid = ?",
             (document, encode_metadata(metadata), rid),
         )
-        conn.executemany(_DELETE_METADATA, metadata_rows(rid, old_metadata))
-        conn.executemany(_INSERT_METADATA, metadata_rows(rid, metadata))
+        conn.executemany(_DELETE_METADATA, metadata_rows([rid], [old_metadata]))
+        conn.executemany(_INSERT_METADATA, metadata_rows([rid], [metadata]))
 
     @staticmethod
     def delete_records(
@@ -595,7 +601,8 @@ class Store:
         if keyword_index is not None:
             keyword_index.remove(conn, [rid for rid, _ in records])
         conn.executemany(
-            _DELETE_METADATA, (row for rid, md in records for row in metadata_rows(rid, md))
+            _DELETE_METADATA,
+            metadata_rows([rid for rid, _ in records], [md for _, md in records]),
         )
         conn.executemany("DELETE FROM records WHERE rid = ?", ((rid,) for rid, _ in records))
         conn.executemany("DELETE FROM vectors WHERE rid = ?", ((rid,) for rid, _ in records))
