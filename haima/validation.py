@@ -15,6 +15,7 @@ from haima.types import IncludeField, Metadata, MetadataInput, Vectors
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 _PLAIN_SCALARS = frozenset({str, int, bool})
 _INCLUDE_FIELDS = ("documents", "metadatas", "embeddings", "distances", "uris", "data")
+_VALID_INCLUDE = frozenset(_INCLUDE_FIELDS)
 
 
 def collection_name(name: Any) -> str:
@@ -59,6 +60,15 @@ def ids(value: Any, field: str = "ids") -> list[str]:
 def query_embeddings(value: Any, dimension: int | None) -> Vectors:
     """Query vectors: one vector or a non-empty list of them, as a (n, dim) array."""
     field = "query_embeddings"
+    if (
+        type(value) is np.ndarray
+        and value.dtype == np.float32
+        and value.ndim == 2
+        and len(value)
+        and value.shape[1] == dimension
+        and math.isfinite(value.sum())  # NaN and inf carry through (a float32 overflow
+    ):  # of huge values takes the full path below)
+        return value  # the common case in one numpy call: it precedes every query
     array = _float32_array(value, field)
     if array.ndim == 1 and array.size:
         array = array.reshape(1, -1)  # a single vector
@@ -226,6 +236,13 @@ def collection_metadata(md: Any, field: str = "metadata") -> Metadata | None:
 def include(
     value: Any, allowed_distances: bool, field: str = "include"
 ) -> tuple[IncludeField, ...]:
+    # The common case first; "distances" is the one field not every call may ask for.
+    if (
+        type(value) in (list, tuple)
+        and all(type(item) is str and item in _VALID_INCLUDE for item in value)
+        and (allowed_distances or "distances" not in value)
+    ):
+        return tuple(value)
     if isinstance(value, str) or not isinstance(value, Sequence):
         raise InvalidArgumentError(f"{field}: expected a list of field names")
     out: list[IncludeField] = []

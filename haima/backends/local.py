@@ -1070,10 +1070,13 @@ def _ids_result(
     """An answer of ids (and distances), from the index's rid → id map."""
     ids: list[list[str]] = []
     dists: list[list[float]] = []
+    id_of = ids_of.__getitem__
     for row_rids, row_dist in zip(rids.tolist(), distances.tolist(), strict=True):
-        found = row_rids.index(-1) if -1 in row_rids else len(row_rids)  # -1 pads the end
-        ids.append([ids_of[r] for r in row_rids[:found]])
-        dists.append(row_dist[:found])
+        if row_rids and row_rids[-1] == -1:  # -1 pads the end of a short row
+            found = row_rids.index(-1)
+            row_rids, row_dist = row_rids[:found], row_dist[:found]
+        ids.append(list(map(id_of, row_rids)))
+        dists.append(row_dist)
     return QueryResult(
         ids=ids,
         embeddings=None,

@@ -394,7 +394,7 @@ class CollectionIndex:
         distances, rids = found
         need = min(k, plan.matches)
         # FAISS pads short rows at the end: a row is short iff its need-th rid is -1.
-        if need == 0 or (rids.shape[1] >= need and rids[:, need - 1].min() >= 0):
+        if need == 0 or (rids.shape[1] >= need and -1 not in rids[:, need - 1].tolist()):
             return found
         short = np.flatnonzero((rids >= 0).sum(axis=1) < need)
         assert plan.restriction is not None
