@@ -255,3 +255,13 @@ def test_enum_metadata_values_are_stored_as_plain_values(col: haima.Collection) 
     assert col.get(where={"colour": "red"})["ids"] == ["enum"]
     assert col.get(where={"level": {"$gte": 3}})["ids"] == ["enum"]
     assert col.get(where={"tags": {"$contains": "red"}})["ids"] == ["enum"]
+
+
+def test_filter_keys_must_be_strings_even_when_their_text_was_seen() -> None:
+    """Parsed filters are cached: {1: 5} must not be taken for the cached {"1": 5}.
+    (Embedded only: over HTTP, JSON turns every key into a string before it is sent.)"""
+    col = haima.Client().create_collection("keys", embedding_function=None)
+    col.add(ids=["a"], embeddings=random_vectors(1, DIM), metadatas=[{"1": 5}])
+    assert col.get(where={"1": 5})["ids"] == ["a"]
+    with pytest.raises(haima.InvalidFilterError, match="must be strings"):
+        col.get(where={1: 5})  # type: ignore[dict-item]

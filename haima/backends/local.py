@@ -8,8 +8,6 @@ commits are seen without reopening.
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import shutil
 import sqlite3
@@ -1044,20 +1042,30 @@ def _padded(rows: list[list[tuple[int, float]]]) -> tuple[npt.NDArray[np.float32
 
 
 def _parse_filters(where: Where | None, where_document: WhereDocument | None) -> Filter | None:
-    """Parse both filters; a filter seen before is not parsed again (queries repeat them)."""
+    """Parse both filters; a filter seen before is not parsed again (queries repeat them).
+    The key is the filters' repr, which tells 1 from "1" and 1.0 (JSON would not, and a
+    dict key 1 must stay an error)."""
     if where is None and where_document is None:
         return None
-    try:
-        text = json.dumps([where, where_document])
-    except (TypeError, ValueError):  # not plain JSON (e.g. NumPy scalars): parse directly
-        return combine(parse_where(where), parse_where_document(where_document))
-    return _parse_text(text)
+    key = repr((where, where_document))
+    with _filters_lock:
+        parsed = _filters_seen.get(key, _UNSEEN)
+        if parsed is not _UNSEEN:
+            _filters_seen.move_to_end(key)
+            return parsed  # type: ignore[return-value]
+    parsed = combine(parse_where(where), parse_where_document(where_document))
+    with _filters_lock:
+        _filters_seen[key] = parsed
+        if len(_filters_seen) > _FILTERS_KEPT:
+            _filters_seen.popitem(last=False)
+    return parsed
 
 
-@functools.lru_cache(maxsize=1024)
-def _parse_text(text: str) -> Filter | None:
-    where, where_document = json.loads(text)
-    return combine(parse_where(where), parse_where_document(where_document))
+#: Parsed filters by repr, most recently used last (process-wide: they depend on nothing).
+_FILTERS_KEPT = 1024
+_filters_seen: OrderedDict[str, Filter | None] = OrderedDict()
+_filters_lock = threading.Lock()
+_UNSEEN = object()
 
 
 #: Include fields read from SQLite; without them an answer comes from the index alone.
