@@ -85,6 +85,46 @@ def _wants_base64(body: Mapping[str, Any]) -> bool:
 def build_router() -> APIRouter:
     router = APIRouter(tags=["Chroma API v2"])
 
+    # -- records ----------------------------------------------------------------------------
+    # First: routes are tried in order and these carry the traffic (a query was tried
+    # against 48 patterns before it matched, 0.4 ms of every request).
+
+    def records_route(path: str, operation: Callable[[Collection, dict[str, Any]], Any]) -> None:
+        async def handler(
+            request: Request, tenant: str, database: str, collection_id: str
+        ) -> Response:
+            body = await read_json(request)
+            state = _state(request)
+
+            def run() -> Any:
+                return operation(state.collection(tenant, database, collection_id), body)
+
+            return json_response(await blocking(run))
+
+        handler.__name__ = path.strip("/")
+        router.add_api_route(RECORDS + path, handler, methods=["POST"], name=handler.__name__)
+
+    records_route("/query", _query)
+    records_route("/get", _get)
+    for method in ("add", "upsert", "update"):
+        records_route(f"/{method}", _write(method))
+    records_route("/delete", _delete)
+
+    @router.post(RECORDS + "/build_index")
+    async def build_index(
+        request: Request, tenant: str, database: str, collection_id: str
+    ) -> Response:
+        """Haima's addition: finish building the collection's ANN index now."""
+        state = _state(request)
+        await blocking(lambda: state.collection(tenant, database, collection_id).build_index())
+        return json_response({})
+
+    @router.get(RECORDS + "/count")
+    async def count(request: Request, tenant: str, database: str, collection_id: str) -> Response:
+        state = _state(request)
+        total = await blocking(lambda: state.collection(tenant, database, collection_id).count())
+        return json_response(total)
+
     # -- server ---------------------------------------------------------------------------
 
     @router.get("/heartbeat")
@@ -238,44 +278,6 @@ def build_router() -> APIRouter:
     ) -> Response:
         await blocking(lambda: _state(request).backend.delete_collection(tenant, database, name))
         return json_response({})
-
-    # -- records ----------------------------------------------------------------------------
-
-    def records_route(path: str, operation: Callable[[Collection, dict[str, Any]], Any]) -> None:
-        async def handler(
-            request: Request, tenant: str, database: str, collection_id: str
-        ) -> Response:
-            body = await read_json(request)
-            state = _state(request)
-
-            def run() -> Any:
-                return operation(state.collection(tenant, database, collection_id), body)
-
-            return json_response(await blocking(run))
-
-        handler.__name__ = path.strip("/")
-        router.add_api_route(RECORDS + path, handler, methods=["POST"], name=handler.__name__)
-
-    for method in ("add", "upsert", "update"):
-        records_route(f"/{method}", _write(method))
-    records_route("/delete", _delete)
-    records_route("/get", _get)
-    records_route("/query", _query)
-
-    @router.post(RECORDS + "/build_index")
-    async def build_index(
-        request: Request, tenant: str, database: str, collection_id: str
-    ) -> Response:
-        """Haima's addition: finish building the collection's ANN index now."""
-        state = _state(request)
-        await blocking(lambda: state.collection(tenant, database, collection_id).build_index())
-        return json_response({})
-
-    @router.get(RECORDS + "/count")
-    async def count(request: Request, tenant: str, database: str, collection_id: str) -> Response:
-        state = _state(request)
-        total = await blocking(lambda: state.collection(tenant, database, collection_id).count())
-        return json_response(total)
 
     return router
 
