@@ -3,8 +3,11 @@ commit that `PRAGMA data_version` would report (haima/storage/commits.py)."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
+
+import pytest
 
 from haima.storage.commits import CommitWatch
 from haima.storage.sqlite import Store
@@ -60,3 +63,40 @@ def test_without_a_shared_memory_file_the_pragma_answers(tmp_path: Path) -> None
     watch = CommitWatch(tmp_path / "absent.sqlite3")
     assert watch.header() is None
     assert watch.unchanged(None) is None  # never trusted: the caller asks the pragma
+
+
+def _dms_locked(database: Path) -> bool:
+    """Whether this process holds SQLite's lock at byte 128 of the -shm file (the "DMS"
+    lock every connection keeps while open), from Linux's /proc/locks."""
+    inode = os.stat(f"{database}-shm").st_ino
+    pid = str(os.getpid())
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if (
+            "POSIX" in fields
+            and pid in fields
+            and fields[-2:] == ["128", "128"]
+            and int(fields[-3].rsplit(":", 1)[1]) == inode
+        ):
+            return True
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="reads Linux's /proc/locks")
+def test_sqlites_locks_on_the_shared_memory_file_survive(tmp_path: Path) -> None:
+    """Closing any descriptor of a file drops the process's POSIX locks on it; the
+    watch must never do that while a connection is open."""
+    path = tmp_path / "haima.sqlite3"
+    first = Store(path)
+    first.data_version()
+    assert _dms_locked(path)
+    second = Store(path)  # a second store on the same file in this process
+    second.data_version()
+    second.close()
+    assert _dms_locked(path), "closing one store dropped the other's locks"
+    writer = sqlite3.connect(path, isolation_level=None)
+    before = first.data_version()
+    writer.execute("CREATE TABLE scratch (x INTEGER)")
+    writer.close()
+    assert first.data_version() != before
+    first.close()

@@ -164,7 +164,7 @@ class Store:
             target, isolation_level=None, check_same_thread=False, timeout=60.0
         )
         register_sql_functions(self.conn)
-        self._commits = CommitWatch(path) if path is not None else None
+        self._commits: CommitWatch | None = None
         if self._is_new():
             # Both must precede the first write (switching to WAL writes the header).
             # Records carry ~1.5 KB vectors: with 32 KiB pages ingestion ran 3x faster
@@ -178,6 +178,8 @@ class Store:
         self.conn.execute("PRAGMA temp_store=MEMORY")
         self.conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
         self._migrate()
+        if path is not None:
+            self._commits = CommitWatch(path)  # WAL mode is on: the -shm file exists
         self._data_version = self.data_version()
 
     # -- lifecycle -----------------------------------------------------------------
@@ -207,9 +209,9 @@ class Store:
 
     def close(self) -> None:
         with self.lock:
-            if self._commits is not None:
-                self._commits.close()
             self.conn.close()
+            if self._commits is not None:
+                self._commits.close()  # after the connection: see storage/commits.py
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
