@@ -180,6 +180,34 @@ def test_query_with_where_and_more_results_than_matches(client: haima.Client) ->
     assert empty["ids"] == [[]]
 
 
+def test_filtered_queries_stay_in_their_collection(client: haima.Client) -> None:
+    """Two collections written in turns, with the same metadata keys and values: a filter
+    read from the shared metadata index must still answer from its own collection only."""
+    dim = 8
+    cols = [
+        client.create_collection(name, embedding_function=None) for name in ("left", "right")
+    ]
+    for batch in range(4):
+        for side, col in enumerate(cols):
+            start = batch * 50
+            col.add(
+                ids=[f"{col.name}{i}" for i in range(start, start + 50)],
+                embeddings=random_vectors(50, dim, seed=10 * batch + side),
+                metadatas=[{"i": i, "tags": [f"t{i % 3}"]} for i in range(start, start + 50)],
+            )
+    probe = random_vectors(1, dim, seed=99)
+    for col in cols:
+        for where in (
+            {"i": {"$lt": 100}},
+            {"$or": [{"i": 7}, {"tags": {"$contains": "t1"}}]},
+            {"$and": [{"i": {"$gte": 10}}, {"i": {"$in": [5, 12, 13, 150]}}]},
+        ):
+            found = col.query(query_embeddings=probe, n_results=500, where=where)["ids"][0]
+            expected = col.get(where=where)["ids"]
+            assert sorted(found) == sorted(expected)
+            assert found and all(record_id.startswith(col.name) for record_id in found)
+
+
 def test_query_include_embeddings(client: haima.Client) -> None:
     col = _collection(client)
     vectors = _fill(col, 5)

@@ -31,6 +31,7 @@ from haima.filters import (
     parse_where,
     parse_where_document,
     register_sql_functions,
+    rid_select,
     to_sql,
 )
 
@@ -573,8 +574,28 @@ def test_sql_agrees_with_the_reference(data: st.DataObject, records: list[Record
             )
             node = combine(parse_where(where), parse_where_document(where_document))
             assert sql_rids(conn, node) == reference_rids(records, node)
+            selection = rid_select(node, 1, len(records)) if node is not None else None
+            if selection is not None:
+                selected = {row[0] for row in conn.execute(*selection)}
+                assert selected == reference_rids(records, node)
             if node is not None:
                 assert null_count(conn, node) == 0
                 assert sql_rids(conn, Not(node)) == reference_rids(records, Not(node))
     finally:
         conn.close()
+
+
+def test_rid_select_covers_positive_metadata_filters_only() -> None:
+    def covered(where: dict[str, Any]) -> bool:
+        node = parse_where(where)
+        assert node is not None
+        return rid_select(node, 1, 10) is not None
+
+    assert covered({"a": 1})
+    assert covered({"$or": [{"a": {"$gte": 1}}, {"tags": {"$contains": "x"}}]})
+    assert covered({"$and": [{"a": {"$in": [1, 2]}}, {"b": {"$exists": True}}]})
+    assert not covered({"a": {"$ne": 1}})
+    assert not covered({"a": {"$nin": [1]}})
+    assert not covered({"$not": {"a": {"$gt": 1}}})  # its complement holds non-numbers too
+    assert not covered({"$or": [{"a": 1}, {"b": {"$exists": False}}]})
+    assert not covered({"$or": [{"a": i} for i in range(101)]})  # too many SELECT terms

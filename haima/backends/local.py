@@ -32,7 +32,14 @@ from haima.errors import (
     NotFoundError,
     ResetNotAllowedError,
 )
-from haima.filters import Filter, combine, parse_where, parse_where_document, to_sql
+from haima.filters import (
+    Filter,
+    combine,
+    parse_where,
+    parse_where_document,
+    rid_select,
+    to_sql,
+)
 from haima.index.collection_index import INDEX_STEP, CollectionIndex, PartPlan
 from haima.index.faiss_index import Rids, SearchTuning, Vectors, faiss_threads, prepare
 from haima.index.fusion import fused_distance, reciprocal_rank_fusion
@@ -53,6 +60,10 @@ log = logging.getLogger("haima")
 
 #: Filter plans kept per backend, bounded by bytes (exact-scan plans hold vectors).
 PLAN_CACHE_BYTES = 256 * 1024 * 1024
+
+#: Filters are resolved from the metadata index alone (`filters.rid_select`) when the
+#: collection holds at least 1/this of the rids ever allocated in the store.
+SHARE_FOR_RID_SELECT = 4
 
 #: Hybrid search fuses this many candidates from each side: max(factor × n_results, floor).
 HYBRID_CANDIDATE_FACTOR = 4
@@ -831,8 +842,18 @@ class LocalBackend:
         if cached is not None and cached[0] == index.version:
             self._plans.move_to_end(key)
             return cached[1]
-        condition, params = to_sql(filt)
-        matches = self.store.matching_rids(collection_id, condition, params)
+        selection = None
+        if index.live_count * SHARE_FOR_RID_SELECT >= self.store.rids_allocated():
+            # The collection holds a good share of the store: reading the matching rids
+            # from the metadata index, whatever their collection, beats scanning the
+            # collection's records; other collections' rids find no position in this
+            # index, and plan() drops them.
+            selection = rid_select(filt, index.min_rid, index.max_rid)
+        if selection is not None:
+            matches = self.store.selected_rids(*selection)
+        else:
+            condition, params = to_sql(filt)
+            matches = self.store.matching_rids(collection_id, condition, params)
         row = self.store.get_collection_by_id(collection_id)
         plans = index.plan(matches, self._loader(row))
         self._remember_plan(key, index.version, plans)

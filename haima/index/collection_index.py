@@ -118,6 +118,13 @@ class CollectionIndex:
             return self.tail.max_rid
         return self.main.max_rid if self.main else 0
 
+    @property
+    def min_rid(self) -> int:
+        for _, part in self.parts():
+            if part.size:
+                return int(part.rids[0])
+        return 0
+
     def parts(self) -> list[tuple[str, VectorIndex]]:
         found = [("tail", self.tail)]
         if self.main is not None:

@@ -721,6 +721,21 @@ class Store:
         rids.sort()
         return rids
 
+    def rids_allocated(self) -> int:
+        """The largest rid ever allocated (records of every collection, deleted included)."""
+        with self.lock:
+            row = self.conn.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'records'"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def selected_rids(self, select: str, params: Sequence[Any]) -> Rids:
+        """The distinct rids of a `filters.rid_select` SELECT, sorted (they may belong to
+        any collection)."""
+        with self.lock:
+            rows = self.conn.execute(select, params).fetchall()
+        return np.unique(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+
     def count(self, collection_id: str) -> int:
         with self.lock:
             row = self.conn.execute(
