@@ -184,9 +184,7 @@ def test_filtered_queries_stay_in_their_collection(client: haima.Client) -> None
     """Two collections written in turns, with the same metadata keys and values: a filter
     read from the shared metadata index must still answer from its own collection only."""
     dim = 8
-    cols = [
-        client.create_collection(name, embedding_function=None) for name in ("left", "right")
-    ]
+    cols = [client.create_collection(name, embedding_function=None) for name in ("left", "right")]
     for batch in range(4):
         for side, col in enumerate(cols):
             start = batch * 50
