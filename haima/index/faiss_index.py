@@ -227,7 +227,12 @@ class VectorIndex:
             if self.kind == "hnsw":
                 index = faiss.downcast_index(self.index.storage)
         params = self._plain(kind, tuning) if allowed is None else allowed.params(kind, tuning)
-        # FAISS's low-level call: its Python wrapper re-checks what `prepare` guarantees.
+        # FAISS's low-level call, which reads raw memory: its Python wrapper's checks
+        # (contiguous float32 of the index's width) are cheaper made here.
+        if queries.dtype != np.float32 or not queries.flags.c_contiguous:
+            queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if queries.shape[1] != self.dim:
+            raise ValueError(f"queries have {queries.shape[1]} dimensions, the index {self.dim}")
         scores = np.empty((n, k), dtype=np.float32)
         labels = np.empty((n, k), dtype=np.int64)
         index.search_c(

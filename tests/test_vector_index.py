@@ -1,0 +1,51 @@
+"""One FAISS index with its rids (haima/index/faiss_index.py): what the planner relies on."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from haima.config import IndexConfig
+from haima.index.faiss_index import (
+    SearchTuning,
+    VectorIndex,
+    build_faiss_index,
+    prepare,
+)
+
+DIM = 16
+
+
+def _index(kind: str, n: int) -> tuple[VectorIndex, np.ndarray]:
+    vectors = prepare(
+        np.random.default_rng(1).standard_normal((n, DIM)).astype(np.float32), "cosine"
+    )
+    index = VectorIndex(kind, build_faiss_index(kind, DIM, "cosine", IndexConfig(), n), "cosine")
+    index.add(np.arange(100, 100 + n, dtype=np.int64), vectors)
+    return index, vectors
+
+
+def test_any_query_layout_gives_the_same_answer() -> None:
+    index, vectors = _index("hnsw", 300)
+    queries = np.asfortranarray(vectors[:5].astype(np.float64))  # neither C order nor float32
+    got = index.search(queries, 3, None, SearchTuning())
+    want = index.search(np.ascontiguousarray(vectors[:5]), 3, None, SearchTuning())
+    np.testing.assert_array_equal(got[1], want[1])
+    assert (got[1][:, 0] == np.arange(100, 105)).all()  # each vector finds itself
+
+
+def test_short_answers_are_padded_with_rid_minus_one() -> None:
+    for kind in ("flat", "hnsw"):
+        index, vectors = _index(kind, 4)
+        _, rids = index.search(vectors[:1], 10, None, SearchTuning())
+        assert sorted(rids[0][:4].tolist()) == [100, 101, 102, 103]
+        assert rids[0][4:].tolist() == [-1] * 6
+
+
+def test_a_restriction_limits_the_answer_and_keeps_its_parameters() -> None:
+    index, vectors = _index("hnsw", 200)
+    allowed = index.restriction_of(np.arange(0, 200, 10))
+    _, rids = index.search(vectors[:3], 5, allowed, SearchTuning())
+    assert set(rids.ravel().tolist()) <= {100 + p for p in range(0, 200, 10)}
+    assert allowed.params("hnsw", SearchTuning()) is allowed.params("hnsw", SearchTuning())
+    _, flat_rids = index.search(vectors[:3], 5, allowed, SearchTuning(), flat=True)
+    assert set(flat_rids.ravel().tolist()) <= {100 + p for p in range(0, 200, 10)}
