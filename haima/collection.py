@@ -224,7 +224,7 @@ class Collection:
         with them (one per text)."""
         if query_embeddings is None:
             return self._embed(texts, queries=True)
-        vectors = _query_vectors(query_embeddings, self._model.dimension)
+        vectors = validation.query_embeddings(query_embeddings, self._model.dimension)
         if len(vectors) != len(texts):
             raise InvalidArgumentError(
                 f"query_embeddings: got {len(vectors)} for {len(texts)} query_texts; "
@@ -240,7 +240,7 @@ class Collection:
         if query_texts is not None:
             return self._embed(self._text_query(query_texts, "vector"), queries=True)
         assert query_embeddings is not None
-        return _query_vectors(query_embeddings, self._model.dimension)
+        return validation.query_embeddings(query_embeddings, self._model.dimension)
 
     @staticmethod
     def _text_query(query_texts: str | Sequence[str] | None, mode: QueryMode) -> list[str]:
@@ -338,10 +338,6 @@ class Collection:
                 f"{self.name!r} has dimension {dimension}"
             )
         return vectors
-
-
-def _query_vectors(value: Embeddings, dimension: int | None) -> Vectors:
-    return validation.query_embeddings(value, dimension)
 
 
 __all__ = ["Collection", "parse_configuration"]

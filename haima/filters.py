@@ -542,39 +542,53 @@ def _negated(sql: str, negate: bool) -> str:
     return f"NOT ({sql})" if negate else sql
 
 
-def _index_lookup(condition: str) -> str:
-    return f"r.rid IN (SELECT rid FROM metadata_index WHERE {condition})"
+def _rids_where(condition: str) -> str:
+    return f"SELECT rid FROM metadata_index WHERE {condition}"
 
 
-def _sql_compare(node: Compare) -> _Sql:
-    cond = f"key = ? AND kind = ? AND value {_SQL_COMPARISON[node.op]} ? AND in_list = 0"
-    sql = _negated(_index_lookup(cond), node.op == "$ne")
-    return sql, [node.key, node.kind, _bind(node.value)]
+@dataclasses.dataclass(frozen=True)
+class _Lookup:
+    """A metadata leaf as rows of `metadata_index`: the records whose rid is (or, when
+    `negate`, is not) among the rows matching `condition`."""
+
+    condition: str
+    params: list[object]
+    negate: bool
 
 
-def _sql_in(node: InSet) -> _Sql:
-    values = list(dict.fromkeys(_bind(v) for v in node.values))
-    if not values:
+def _lookup(node: Filter) -> _Lookup | None:
+    """The lookup a metadata leaf stands for; None for other nodes and for an empty
+    `$in`/`$nin`, which matches nothing (or everything) without a lookup."""
+    if isinstance(node, Compare):
+        cond = f"key = ? AND kind = ? AND value {_SQL_COMPARISON[node.op]} ? AND in_list = 0"
+        return _Lookup(cond, [node.key, node.kind, _bind(node.value)], node.op == "$ne")
+    if isinstance(node, InSet):
+        values = list(dict.fromkeys(_bind(v) for v in node.values))
+        if not values:
+            return None
+        params: list[object] = [node.key, node.kind]
+        if len(values) > _MAX_INLINE_VALUES and not any(isinstance(v, float) for v in values):
+            members = "SELECT j.value FROM json_each(?) AS j"
+            params.append(json.dumps(values, ensure_ascii=False))
+        else:
+            members = ", ".join(["?"] * len(values))
+            params.extend(values)
+        cond = f"key = ? AND kind = ? AND value IN ({members}) AND in_list = 0"
+        return _Lookup(cond, params, node.negate)
+    if isinstance(node, ListContains):
+        cond = "key = ? AND kind = ? AND value = ? AND in_list = 1"
+        return _Lookup(cond, [node.key, node.kind, _bind(node.value)], node.negate)
+    if isinstance(node, Exists):
+        return _Lookup("key = ?", [node.key], not node.present)
+    return None
+
+
+def _sql_lookup(node: Compare | InSet | ListContains | Exists) -> _Sql:
+    found = _lookup(node)
+    if found is None:  # an empty $in matches nothing, an empty $nin everything
+        assert isinstance(node, InSet)
         return ("1" if node.negate else "0"), []
-    params: list[object] = [node.key, node.kind]
-    if len(values) > _MAX_INLINE_VALUES and not any(isinstance(v, float) for v in values):
-        members = "SELECT j.value FROM json_each(?) AS j"
-        params.append(json.dumps(values, ensure_ascii=False))
-    else:
-        members = ", ".join(["?"] * len(values))
-        params.extend(values)
-    cond = f"key = ? AND kind = ? AND value IN ({members}) AND in_list = 0"
-    return _negated(_index_lookup(cond), node.negate), params
-
-
-def _sql_list_contains(node: ListContains) -> _Sql:
-    cond = "key = ? AND kind = ? AND value = ? AND in_list = 1"
-    sql = _negated(_index_lookup(cond), node.negate)
-    return sql, [node.key, node.kind, _bind(node.value)]
-
-
-def _sql_exists(node: Exists) -> _Sql:
-    return _negated(_index_lookup("key = ?"), not node.present), [node.key]
+    return _negated(f"r.rid IN ({_rids_where(found.condition)})", found.negate), found.params
 
 
 def _sql_doc_contains(node: DocContains) -> _Sql:
@@ -687,27 +701,16 @@ def _rid_select(node: Filter) -> _Sql | None:
         parts: list[str] = []
         params: list[object] = []
         for child in node.children:
-            found = _rid_select(child)
-            if found is None:
+            selected = _rid_select(child)
+            if selected is None:
                 return None
-            parts.append(f"SELECT rid FROM ({found[0]})")
-            params.extend(found[1])
+            parts.append(f"SELECT rid FROM ({selected[0]})")
+            params.extend(selected[1])
         return operator.join(parts), params
-    leaf: _Sql | None = None
-    if isinstance(node, Compare) and node.op != "$ne":
-        leaf = _sql_compare(node)
-    elif isinstance(node, InSet) and not node.negate and node.values:
-        leaf = _sql_in(node)
-    elif isinstance(node, ListContains) and not node.negate:
-        leaf = _sql_list_contains(node)
-    elif isinstance(node, Exists) and node.present:
-        leaf = _sql_exists(node)
-    if leaf is None:
+    lookup = _lookup(node)
+    if lookup is None or lookup.negate:
         return None
-    sql, params = leaf
-    prefix = "r.rid IN ("
-    assert sql.startswith(prefix) and sql.endswith(")"), sql  # an `_index_lookup`
-    return sql[len(prefix) : -1], params
+    return _rids_where(lookup.condition), lookup.params
 
 
 def _sql(node: Filter) -> _Sql:
@@ -718,14 +721,8 @@ def _sql(node: Filter) -> _Sql:
     if isinstance(node, Not):
         sql, params = _sql(node.child)
         return f"NOT ({sql})", params
-    if isinstance(node, Compare):
-        return _sql_compare(node)
-    if isinstance(node, InSet):
-        return _sql_in(node)
-    if isinstance(node, ListContains):
-        return _sql_list_contains(node)
-    if isinstance(node, Exists):
-        return _sql_exists(node)
+    if isinstance(node, (Compare, InSet, ListContains, Exists)):
+        return _sql_lookup(node)
     if isinstance(node, DocContains):
         return _sql_doc_contains(node)
     return _sql_doc_regex(node)

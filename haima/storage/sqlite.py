@@ -108,7 +108,7 @@ def _kind(value: Any) -> str:
     return "n"
 
 
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _c_encoder() -> Any:
@@ -130,15 +130,12 @@ def _c_encoder() -> Any:
 _C_ENCODE = _c_encoder()
 
 
-def compact_json(value: Any) -> str:
-    """`value` as compact JSON (no NaN or infinity: ValueError; other types: TypeError)."""
-    if _C_ENCODE is not None:
-        return "".join(_C_ENCODE(value, 0))
-    return _JSON.encode(value)
-
-
 def encode_metadata(metadata: dict[str, Any] | None) -> str | None:
-    return compact_json(metadata) if metadata else None
+    if not metadata:
+        return None
+    if _C_ENCODE is not None:
+        return "".join(_C_ENCODE(metadata, 0))
+    return _JSON.encode(metadata)
 
 
 _DECODER = json.JSONDecoder()
