@@ -474,6 +474,14 @@ def run(args: argparse.Namespace) -> Report:
             )
             run_faiss_f(0)
             f_cold = time.perf_counter() - start
+            # The first queries: a plan that scans or walks the shared graph. The third
+            # asks for a filtered view (matches >= VIEW_MIN_MATCHES), which the background
+            # indexer builds while these run, on one core.
+            pair = timed_pair(run_haima_f, run_faiss_f, nq)
+            early_qps = nq / sum(pair.haima_times), nq / sum(pair.faiss_times)
+            start = time.perf_counter()
+            hnsw_col.build_index()  # the view, if the indexer has not finished it yet
+            view_wait = time.perf_counter() - start
             with profiled(f"filtered-{label}", wanted, profile_dir):
                 pair = timed_pair(run_haima_f, run_faiss_f, nq)
             h_times, found = pair.haima_times, pair.haima_found
@@ -497,13 +505,25 @@ def run(args: argparse.Namespace) -> Report:
             report.add(
                 Line(
                     "filtered",
-                    f"{label} QPS",
+                    f"{label} QPS, first {nq} queries",
+                    "queries/s",
+                    early_qps[0],
+                    early_qps[1],
+                    note=f"first query {cold * 1e3:.1f} vs {f_cold * 1e3:.1f} ms (incl. filter)",
+                )
+            )
+            report.add(
+                Line(
+                    "filtered",
+                    f"{label} QPS, next {nq} queries",
                     "queries/s",
                     h_qps,
                     f_qps,
                     ">= FAISS" if qps_target else "",
                     verdict(h_qps >= f_qps) if qps_target else "",
-                    f"first query {cold * 1e3:.1f} vs {f_cold * 1e3:.1f} ms (incl. filter)",
+                    f"waited {view_wait:.2f}s for the filtered view"
+                    if view_wait >= 0.01
+                    else "",
                 )
             )
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from haima.errors import InvalidArgumentError
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -23,3 +25,32 @@ class Settings:
     max_unindexed: int = 200_000
     #: Seconds between index snapshots while a collection keeps changing.
     snapshot_interval: float = 30.0
+    #: Queries with one filter, while the collection is unchanged, after which a filter
+    #: matching 5,000+ vectors of an HNSW index gets its own graph of those vectors (a
+    #: *filtered view*, built in the background; see docs/architecture.md §6). 0: never.
+    filter_view_after: int = 3
+
+    def __post_init__(self) -> None:
+        for name, kind in _NUMBERS.items():
+            value = getattr(self, name)
+            valid = isinstance(value, kind) and not isinstance(value, bool)
+            if not valid or getattr(self, name) < 0:
+                expected = "an integer" if kind is int else "a number"
+                raise InvalidArgumentError(
+                    f"Settings.{name}: expected {expected} >= 0, got {value!r}"
+                )
+        if self.snapshot_interval == 0:
+            raise InvalidArgumentError("Settings.snapshot_interval: must be > 0, got 0")
+        if self.sqlite_synchronous not in ("FULL", "NORMAL"):
+            raise InvalidArgumentError(
+                "Settings.sqlite_synchronous: expected 'FULL' or 'NORMAL', "
+                f"got {self.sqlite_synchronous!r}"
+            )
+
+
+_NUMBERS: dict[str, type | tuple[type, ...]] = {
+    "index_delay": (int, float),
+    "max_unindexed": int,
+    "snapshot_interval": (int, float),
+    "filter_view_after": int,
+}

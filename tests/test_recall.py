@@ -168,18 +168,13 @@ def _index_of(b: Built) -> collection_index.CollectionIndex:
 
 def _forget_plans(b: Built) -> None:
     backend: Any = b.client._backend
-    backend._forget_plans(b.collection.id)
+    backend._plans.forget(b.collection.id)
 
 
 def _cached_plans(b: Built) -> list[collection_index.PartPlan]:
     """The filter plans the engine cached for this collection (engine internals)."""
     backend: Any = b.client._backend
-    return [
-        plan
-        for key, (_, plans) in backend._plans.items()
-        if key[0] == b.collection.id
-        for plan in plans
-    ]
+    return backend._plans.plans_of(b.collection.id)  # type: ignore[no-any-return]
 
 
 @pytest.fixture

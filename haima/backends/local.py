@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,8 +41,16 @@ from haima.filters import (
     to_sql,
 )
 from haima.index.collection_index import INDEX_STEP, CollectionIndex, PartPlan
-from haima.index.faiss_index import Rids, SearchTuning, Vectors, faiss_threads, prepare
+from haima.index.faiss_index import (
+    Rids,
+    SearchTuning,
+    VectorIndex,
+    Vectors,
+    faiss_threads,
+    prepare,
+)
 from haima.index.fusion import fused_distance, reciprocal_rank_fusion
+from haima.index.plan_cache import PlanCache, ViewRequest
 from haima.index.snapshot import Snapshot, SnapshotError, write_snapshot
 from haima.settings import Settings
 from haima.storage.sqlite import (
@@ -99,10 +107,11 @@ class LocalBackend:
         )
         self.lock = self.store.lock
         self._slots: dict[str, _IndexSlot] = {}
-        self._plans: OrderedDict[Hashable, tuple[int, list[PartPlan]]] = OrderedDict()
+        self._plans = PlanCache(PLAN_CACHE_BYTES, self.settings.filter_view_after)
+        #: Notified when a view build ends (`build_index` waits for the indexer's).
+        self._view_built = threading.Condition(self.lock)
         #: Collections whose keyword index this process has seen built by its segmenter.
         self._keyword_checked: set[str] = set()
-        self._plan_bytes = 0
         self._closed = False
         self._indexer: _Indexer | None = None
         if self.settings.background_indexing:
@@ -231,7 +240,7 @@ class LocalBackend:
         self.store.delete_collection(collection_id)
         self._slots.pop(collection_id, None)
         self._keyword_checked.discard(collection_id)
-        self._forget_plans(collection_id)
+        self._plans.forget(collection_id)
         if self.root is not None:
             shutil.rmtree(self._index_dir(collection_id), ignore_errors=True)
         self.store.reclaim_space()
@@ -263,7 +272,7 @@ class LocalBackend:
                 slot.index.reconfigure(
                     CollectionConfiguration.from_json(configuration).index, self._loader(row)
                 )
-                self._forget_plans(collection_id)
+                self._plans.forget(collection_id)
                 self._wake_indexer()
         return self._model(row)
 
@@ -506,7 +515,7 @@ class LocalBackend:
     ) -> None:
         """Apply a committed batch to the loaded index if it is exactly one batch behind;
         otherwise leave it to catch up from the store before the next read."""
-        self._forget_plans(collection_id)
+        self._plans.forget(collection_id)
         slot = self._slots.get(collection_id)
         if slot is None and seq == 1 and len(rids):
             # The collection's first batch: start its index here rather than read the
@@ -748,7 +757,8 @@ class LocalBackend:
         return row, config, slot
 
     def build_index(self, collection_id: str) -> None:
-        """Finish the ANN index now (it is otherwise built in the background)."""
+        """Finish the ANN index now, and the filtered views asked for (both are otherwise
+        built in the background)."""
         while True:
             with self.lock:
                 row = self.store.get_collection_by_id(collection_id)
@@ -757,7 +767,16 @@ class LocalBackend:
                     return
                 if not self._index_step(slot, row, batch=10_000):
                     self._save(collection_id)
-                    return
+                    break
+        while True:
+            with self.lock:
+                wanted = self._next_view(collection_id)
+                if wanted is None:
+                    if not self._plans.building(collection_id):
+                        return
+                    self._view_built.wait()  # the indexer's build, to its end
+                    continue
+            self._build_view(*wanted)
 
     # -- the index cache -------------------------------------------------------------------
 
@@ -791,7 +810,7 @@ class LocalBackend:
             rids, vectors, ids = self.store.vectors_after(row.id, index.max_rid, row.dimension)
             deleted = self.store.deletions_after(row.id, index.seq)
         index.apply(rids, vectors, ids, deleted, seq)
-        self._forget_plans(row.id)
+        self._plans.forget(row.id)
 
     def _load_index(self, row: CollectionRow) -> CollectionIndex:
         assert row.dimension is not None
@@ -838,10 +857,11 @@ class LocalBackend:
         self, collection_id: str, index: CollectionIndex, filt: Filter
     ) -> list[PartPlan]:
         key = (collection_id, filt)
-        cached = self._plans.get(key)
-        if cached is not None and cached[0] == index.version:
-            self._plans.move_to_end(key)
-            return cached[1]
+        cached = self._plans.get(key, index.version)
+        if cached is not None:
+            if self._plans.has_requests:
+                self._wake_indexer()
+            return cached
         selection = None
         if index.live_count * SHARE_FOR_RID_SELECT >= self.store.rids_allocated():
             # The collection holds a good share of the store: reading the matching rids
@@ -856,26 +876,31 @@ class LocalBackend:
             matches = self.store.matching_rids(collection_id, condition, params)
         row = self.store.get_collection_by_id(collection_id)
         plans = index.plan(matches, self._loader(row))
-        self._remember_plan(key, index.version, plans)
+        self._plans.put(key, index.version, plans)
         return plans
 
-    def _remember_plan(self, key: Hashable, version: int, plans: list[PartPlan]) -> None:
-        size = sum(p.nbytes for p in plans)
-        if size > PLAN_CACHE_BYTES // 4:
-            return
-        old = self._plans.pop(key, None)
-        if old is not None:
-            self._plan_bytes -= sum(p.nbytes for p in old[1])
-        self._plans[key] = (version, plans)
-        self._plan_bytes += size
-        while self._plan_bytes > PLAN_CACHE_BYTES and self._plans:
-            _, (_, evicted) = self._plans.popitem(last=False)
-            self._plan_bytes -= sum(p.nbytes for p in evicted)
+    # -- filtered views ----------------------------------------------------------------------
 
-    def _forget_plans(self, collection_id: str) -> None:
-        for key in [k for k in self._plans if isinstance(k, tuple) and k[0] == collection_id]:
-            _, plans = self._plans.pop(key)
-            self._plan_bytes -= sum(p.nbytes for p in plans)
+    def _next_view(
+        self, collection_id: str | None = None
+    ) -> tuple[ViewRequest, Callable[[], VectorIndex]] | None:
+        """The next view to build and the job that builds it (caller holds the lock)."""
+        while (request := self._plans.next_request(collection_id)) is not None:
+            slot = self._slots.get(request.key[0])
+            if slot is not None and slot.index.version == request.version:
+                return request, slot.index.view_job(request.plan)
+        return None
+
+    def _build_view(self, request: ViewRequest, job: Callable[[], VectorIndex]) -> None:
+        """Build a view without the lock (queries go on meanwhile), then attach it if its
+        plan is still current."""
+        view = None
+        try:
+            view = job()
+        finally:
+            with self.lock:
+                self._plans.finish(request, view)
+                self._view_built.notify_all()
 
     # -- snapshots ---------------------------------------------------------------------------
 
@@ -906,6 +931,18 @@ class LocalBackend:
 
     def _index_some(self) -> bool:
         """One step of background work; True if there may be more."""
+        if self._index_step_due():
+            return True
+        with self.lock:
+            wanted = None if self._closed else self._next_view()
+        if wanted is None:
+            return False
+        self._build_view(*wanted)
+        return True
+
+    def _index_step_due(self) -> bool:
+        """Index or compact a collection that is due, else save snapshots that are; True
+        if a step ran."""
         with self.lock:
             if self._closed:
                 return False
@@ -934,11 +971,13 @@ class LocalBackend:
     def _index_step(self, slot: _IndexSlot, row: CollectionRow, batch: int) -> int:
         """Compact the ANN part if tombstones call for it (giving SQLite's free pages back
         to the file system), then move up to `batch` vectors into it; returns how many."""
+        version = slot.index.version
         if slot.index.needs_compaction():
             slot.index.compact(self._loader(row))
             self.store.reclaim_space()
         moved = slot.index.index_step(self._loader(row), batch=batch)
-        self._forget_plans(row.id)
+        if slot.index.version != version:
+            self._plans.forget(row.id)  # stale now: free their memory
         return moved
 
     def _indexing_due(self, slot: _IndexSlot, now: float) -> bool:
