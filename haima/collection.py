@@ -278,7 +278,8 @@ class Collection:
         self._model = self._backend.modify_collection(self.id, new_name, new_metadata, new_config)
 
     def build_index(self) -> None:
-        """Finish building the ANN index now (normally done in the background)."""
+        """Finish building the ANN index now, and the filtered views asked for (both are
+        normally built in the background)."""
         self._backend.build_index(self.id)
 
     # -- helpers ----------------------------------------------------------------------------

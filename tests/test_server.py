@@ -170,3 +170,23 @@ def test_several_workers_share_one_store(tmp_path: Path) -> None:
             col.add(ids=[f"r{i}"], embeddings=[[float(i), 1.0]])
             assert col.count() == i + 1  # each worker sees the other's writes
     assert "Started server process" in server.log.read_text()
+
+
+def test_the_filter_view_setting_reaches_every_worker(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from fastapi.testclient import TestClient
+
+    from haima.cli import main
+    from haima.server.app import CONFIG_ENV, app_from_environment, config_to_environment
+    from haima.server.state import ServerConfig
+
+    refused = CliRunner().invoke(main, ["run", "--filter-view-after", "-1"])
+    assert refused.exit_code == 2 and "--filter-view-after" in refused.output
+
+    # `--workers N` hands the configuration to each process through the environment.
+    config = ServerConfig(path=tmp_path / "store", filter_view_after=0, preload_embeddings=False)
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setenv(CONFIG_ENV, config_to_environment(config))
+        app = app_from_environment()
+    with TestClient(app):  # runs the app's startup, which opens the store
+        assert app.state.haima.settings.filter_view_after == 0

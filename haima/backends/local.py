@@ -877,6 +877,8 @@ class LocalBackend:
         row = self.store.get_collection_by_id(collection_id)
         plans = index.plan(matches, self._loader(row))
         self._plans.put(key, index.version, plans)
+        if self._plans.has_requests:
+            self._wake_indexer()
         return plans
 
     # -- filtered views ----------------------------------------------------------------------

@@ -68,6 +68,13 @@ def _configure_logging(level: str, access_log: bool) -> None:
     show_default=True,
     help="Load the default embedding model before accepting requests.",
 )
+@click.option(
+    "--filter-view-after",
+    default=3,
+    show_default=True,
+    type=click.IntRange(0, None),
+    help="Queries with one filter before it gets its own graph (0: never).",
+)
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
 @click.option(
     "--log-level",
@@ -85,6 +92,7 @@ def run(
     workers: int,
     max_request_mb: int,
     preload: bool,
+    filter_view_after: int,
     access_log: bool,
     log_level: str,
 ) -> None:
@@ -110,6 +118,7 @@ def run(
         allow_reset=allow_reset,
         max_request_bytes=max_request_mb * 1024 * 1024,
         preload_embeddings=preload,
+        filter_view_after=filter_view_after,
     )
     _configure_logging(log_level, access_log)
     shown = f"[{host}]" if ":" in host else host

@@ -12,6 +12,7 @@ largest rid it holds, and catches up from the store before reads (see LocalBacke
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,6 +56,8 @@ INDEX_STEP = 500
 SCAN_SELECTIVITY = 0.05
 #: Quantized kinds search this many times k candidates, then re-rank them exactly.
 RERANK_FACTOR = {"ivf_pq": 10, "sq8": 4}
+#: Below this share of an HNSW part, a restricted search raises ef_search by share/s.
+EF_BOOST_SHARE = 0.15
 #: Upper bound for the raised HNSW ef_search of a selective filter.
 MAX_EF_SEARCH = 4_096
 #: A filter that repeats and matches VIEW_MIN_MATCHES or more vectors of an HNSW part, at
@@ -421,20 +424,8 @@ class CollectionIndex:
         loader: VectorLoader,
     ) -> tuple[npt.NDArray[np.float32], Rids]:
         """Search one part through FAISS, restricted to `allowed` (None: everything)."""
-        # FAISS visits filtered-out nodes but keeps only allowed ones. Down to 10% of a
-        # part that costs little recall (0.98 at ef 100); below, ef and nprobe grow by
-        # √(0.1/s) (the planner scans filters under 5% exactly).
-        # IVF loses matches with every list it skips: nprobe grows by √(1/s), up to 8×.
-        selectivity = max(matches, 1) / max(part.size, 1)
-        boost = math.sqrt(0.1 / selectivity) if selectivity < 0.1 else 1.0
-        probe_boost = min(math.sqrt(1 / selectivity), 8.0) if selectivity < 0.95 else 1.0
-        nprobe = math.ceil(tuning.nprobe * probe_boost)
-        if part.kind in ("ivf", "ivf_pq"):
-            nprobe = min(nprobe, int(part.index.nlist))
-        effective = SearchTuning(
-            ef_search=min(max(math.ceil(tuning.ef_search * boost), 2 * k), MAX_EF_SEARCH),
-            nprobe=nprobe,
-        )
+        nlist = int(part.index.nlist) if part.kind in ("ivf", "ivf_pq") else 0
+        effective = effective_tuning(tuning, k, matches, part.size, nlist)
         rerank = RERANK_FACTOR.get(part.kind)
         wanted = min(k * rerank if rerank else k, part.size)
         scores, rids = part.search(queries, wanted, allowed, effective)
@@ -464,9 +455,7 @@ class CollectionIndex:
         self, view: VectorIndex, queries: Vectors, k: int, tuning: SearchTuning
     ) -> tuple[npt.NDArray[np.float32], Rids]:
         """Search a filtered view: every vector in it matches, so no restriction."""
-        effective = SearchTuning(
-            ef_search=min(max(tuning.ef_search, 2 * k), MAX_EF_SEARCH), nprobe=tuning.nprobe
-        )
+        effective = effective_tuning(tuning, k, view.size, view.size, 0)
         scores, rids = view.search(queries, min(k, view.size), None, effective)
         found = to_distances(scores, self.metric), rids
 
@@ -562,6 +551,30 @@ class CollectionIndex:
             rid: blob[a:b].decode("utf-8") for rid, a, b in zip(id_rids, starts, ends, strict=True)
         }
         return out
+
+
+@functools.lru_cache(maxsize=4096)
+def effective_tuning(
+    tuning: SearchTuning, k: int, matches: int, size: int, nlist: int
+) -> SearchTuning:
+    """The search effort for `k` results among `matches` of a part's `size` vectors (an
+    IVF part has `nlist` lists; 0 otherwise). Cached: it is asked on every query."""
+    # FAISS visits filtered-out nodes but keeps only allowed ones, so a graph search
+    # holds fewer matches the more selective the filter. On real sentence embeddings
+    # (42k, ef 100 unfiltered: recall 0.994) ef 100 found 0.97 at 20%, 0.945 at 10%,
+    # 0.86 at 5%; ef 150 at 10% and 300 at 5% found 0.97: below 15%, ef grows by
+    # 0.15/s (the planner scans filters under 5% of a part exactly). Never below 2·k.
+    # IVF loses matches with every list it skips: nprobe grows by √(1/s), up to 8×.
+    selectivity = max(matches, 1) / max(size, 1)
+    boost = max(EF_BOOST_SHARE / selectivity, 1.0)
+    probe_boost = min(math.sqrt(1 / selectivity), 8.0) if selectivity < 0.95 else 1.0
+    nprobe = math.ceil(tuning.nprobe * probe_boost)
+    if nlist:
+        nprobe = min(nprobe, nlist)
+    return SearchTuning(
+        ef_search=min(max(math.ceil(tuning.ef_search * boost), 2 * k), MAX_EF_SEARCH),
+        nprobe=nprobe,
+    )
 
 
 def _no_loader(rids: Rids) -> Vectors:

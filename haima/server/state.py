@@ -30,12 +30,16 @@ class ServerConfig:
     max_batch_size: int = 100_000
     #: Load the default embedding model at startup, so the first request does not wait.
     preload_embeddings: bool = True
+    #: `Settings.filter_view_after`: queries with one filter before it gets a view.
+    filter_view_after: int = 3
 
 
 class ServerState:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.settings = Settings(allow_reset=config.allow_reset)
+        self.settings = Settings(
+            allow_reset=config.allow_reset, filter_view_after=config.filter_view_after
+        )
         self.backend = LocalBackend(config.path, self.settings)
         self._functions: dict[str, EmbeddingFunction | None] = {}
         self._functions_lock = threading.Lock()
