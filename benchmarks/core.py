@@ -475,7 +475,7 @@ def run(args: argparse.Namespace) -> Report:
             run_faiss_f(0)
             f_cold = time.perf_counter() - start
             # The first queries: a plan that scans or walks the shared graph. The third
-            # asks for a filtered view (matches >= VIEW_MIN_MATCHES), which the background
+            # asks for a filtered view (2,000+ matches, at most half), which the background
             # indexer builds while these run, on one core.
             pair = timed_pair(run_haima_f, run_faiss_f, nq)
             early_qps = nq / sum(pair.haima_times), nq / sum(pair.faiss_times)

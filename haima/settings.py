@@ -26,8 +26,9 @@ class Settings:
     #: Seconds between index snapshots while a collection keeps changing.
     snapshot_interval: float = 30.0
     #: Queries with one filter, while the collection is unchanged, after which a filter
-    #: matching 5,000+ vectors of an HNSW index gets its own graph of those vectors (a
-    #: *filtered view*, built in the background; see docs/architecture.md §6). 0: never.
+    #: matching 2,000+ vectors and at most half of an HNSW index gets its own graph of
+    #: those vectors (a *filtered view*, built in the background; see
+    #: docs/architecture.md §6). 0: never.
     filter_view_after: int = 3
 
     def __post_init__(self) -> None:
