@@ -265,3 +265,19 @@ def test_filter_keys_must_be_strings_even_when_their_text_was_seen() -> None:
     assert col.get(where={"1": 5})["ids"] == ["a"]
     with pytest.raises(haima.InvalidFilterError, match="must be strings"):
         col.get(where={1: 5})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize("bad_value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_float32_query_arrays_are_refused(
+    col: haima.Collection, bad_value: float
+) -> None:
+    queries = np.ones((2, DIM), dtype=np.float32)
+    queries[1, DIM - 1] = bad_value  # the fast path for float32 arrays must see it too
+    with pytest.raises(haima.InvalidArgumentError, match="query_embeddings"):
+        col.query(query_embeddings=queries)
+
+
+def test_huge_but_finite_float32_queries_are_accepted(col: haima.Collection) -> None:
+    # Their squares overflow float32: the fast check fails and the full check passes them.
+    queries = np.full((1, DIM), 1e30, dtype=np.float32)
+    col.query(query_embeddings=queries, n_results=1)
