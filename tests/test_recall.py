@@ -286,3 +286,33 @@ def test_bucket_field_has_exact_selectivities(dataset: Dataset) -> None:
     assert counts.min() == counts.max() == N // BUCKETS
     for fraction, bound in SELECTIVITIES.items():
         assert int((dataset.bucket < bound).sum()) == round(fraction * N) >= K
+
+
+def _build_requested_views(b: Built) -> int:
+    """Build the filtered views the collection's plans asked for, here and now (engine
+    internals: `build_index()` would also index the tail, which other tests count)."""
+    backend: Any = b.client._backend
+    count = 0
+    while True:
+        with backend.lock:
+            wanted = backend._next_view(b.collection.id)
+        if wanted is None:
+            return count
+        backend._build_view(*wanted)
+        count += 1
+
+
+@pytest.mark.parametrize("selectivity", [0.5, 0.1], ids=lambda s: f"sel={s}")
+def test_recall_through_filtered_views(built: Built, dataset: Dataset, selectivity: float) -> None:
+    """A filter queried three times gets a view of an HNSW part (not of other kinds);
+    answers through it keep every invariant and the floor."""
+    _forget_plans(built)
+    floor = _floor(built, selectivity, "default")
+    for _ in range(3):
+        check_query(built, dataset, selectivity, floor)
+    hnsw = CASES[(built.index_type, built.metric)] == "hnsw"
+    assert _build_requested_views(built) == (1 if hnsw else 0)
+    check_query(built, dataset, selectivity, floor)
+    viewed = [p for p in _cached_plans(built) if p.view is not None]
+    assert len(viewed) == (1 if hnsw else 0)
+    _forget_plans(built)
