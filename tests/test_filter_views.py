@@ -295,3 +295,15 @@ def test_views_are_built_at_the_lowest_priority_and_queries_keep_theirs() -> Non
         builder = client._backend._view_builder  # type: ignore[attr-defined]
         assert builder.submit(own_nice).result() == 19
         assert own_nice() == before
+
+
+def test_a_request_whose_index_moved_on_is_dropped_not_left_building(setup: Setup) -> None:
+    for _ in range(3):
+        setup.query(VIEWED)
+    backend = setup.backend
+    with backend.lock:
+        backend._slots[setup.collection.id].index._changed()  # a change no plan heard of
+        assert backend._next_view(setup.collection.id) is None
+    assert not backend._plans.building(setup.collection.id)
+    setup.collection.build_index()  # returns at once: nothing is left being built
+    assert not setup.views()

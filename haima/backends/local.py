@@ -784,9 +784,11 @@ class LocalBackend:
             with self.lock:
                 wanted = self._next_view(collection_id)
                 if wanted is None:
-                    if not self._plans.building(collection_id):
+                    if self._closed or not self._plans.building(collection_id):
                         return
-                    self._view_built.wait()  # the indexer's build, to its end
+                    # The builder thread's build, to its end (the bound only guards
+                    # against a build cancelled by close()).
+                    self._view_built.wait(timeout=1.0)
                     continue
             self._build_view(*wanted)
 
@@ -903,6 +905,7 @@ class LocalBackend:
             slot = self._slots.get(request.key[0])
             if slot is not None and slot.index.version == request.version:
                 return request, slot.index.view_job(request.plan)
+            self._plans.finish(request, None)  # its index moved on: nothing to build
         return None
 
     def _build_view(self, request: ViewRequest, job: Callable[[], VectorIndex]) -> None:
