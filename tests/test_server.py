@@ -117,6 +117,11 @@ def test_metrics_count_requests_and_records(server: ServerProcess) -> None:
     assert added.status_code == 200, added.text
     for _ in range(3):
         httpx.get(base + "/count")
+    queried = httpx.post(
+        base + "/query",
+        json={"query_embeddings": [[1.0]], "n_results": 1, "where": {"k": {"$ne": 1}}},
+    )
+    assert queried.status_code == 200, queried.text
     text = httpx.get(server.url + "/metrics").text
     count_route = "/api/v2/tenants/{tenant}/databases/{database}/collections/{collection_id}/count"
     line = next(
@@ -130,6 +135,14 @@ def test_metrics_count_requests_and_records(server: ServerProcess) -> None:
         in text
     )
     assert "haima_request_duration_seconds_bucket" in text
+    gauges = {
+        name: float(value)
+        for name, _, value in (ln.partition(" ") for ln in text.splitlines())
+        if name.startswith("haima_filter_")
+    }
+    assert gauges["haima_filter_plans"] >= 1  # the filtered query's plan
+    assert gauges["haima_filter_cache_bytes"] > 0
+    assert gauges["haima_filter_views"] == gauges["haima_filter_views_building"] == 0
 
 
 def test_openapi_docs_are_served(server: ServerProcess) -> None:

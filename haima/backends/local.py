@@ -54,7 +54,7 @@ from haima.index.faiss_index import (
     prepare,
 )
 from haima.index.fusion import fused_distance, reciprocal_rank_fusion
-from haima.index.plan_cache import PlanCache, ViewRequest
+from haima.index.plan_cache import PlanCache, PlanCacheStats, ViewRequest
 from haima.index.snapshot import Snapshot, SnapshotError, write_snapshot
 from haima.settings import Settings
 from haima.storage.sqlite import (
@@ -896,6 +896,10 @@ class LocalBackend:
         return plans
 
     # -- filtered views ----------------------------------------------------------------------
+
+    def plan_cache_stats(self) -> PlanCacheStats:
+        with self.lock:
+            return self._plans.stats()
 
     def _next_view(
         self, collection_id: str | None = None

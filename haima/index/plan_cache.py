@@ -34,6 +34,16 @@ class _Entry:
 
 
 @dataclass(frozen=True)
+class PlanCacheStats:
+    """What the cache holds, for monitoring (`/metrics`)."""
+
+    plans: int  # cached (collection, filter) plans
+    views: int  # filtered views attached to them
+    building: int  # views being built
+    nbytes: int  # memory the plans and views hold, as the budget counts it
+
+
+@dataclass(frozen=True)
 class ViewRequest:
     """A view to build: `plan` (one part of the plan cached under `key`, at `version`)."""
 
@@ -92,6 +102,10 @@ class PlanCache:
         for key in [k for k in self._entries if k[0] == collection_id]:
             self._drop(key)
         self._requests = [r for r in self._requests if r.key[0] != collection_id]
+
+    def stats(self) -> PlanCacheStats:
+        views = sum(p.view is not None for e in self._entries.values() for p in e.plans)
+        return PlanCacheStats(len(self._entries), views, len(self._building), self._bytes)
 
     def plans_of(self, collection_id: str) -> list[PartPlan]:
         return [p for k, e in self._entries.items() if k[0] == collection_id for p in e.plans]

@@ -96,7 +96,8 @@ def _add_service_routes(app: FastAPI) -> None:
     async def metrics(request: Request) -> Response:
         state: ServerState = request.app.state.haima
         sizes = await blocking(state.collection_sizes)
-        text = request.app.state.metrics.render(sizes)
+        plans = await blocking(state.backend.plan_cache_stats)
+        text = request.app.state.metrics.render(sizes, plans)
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 

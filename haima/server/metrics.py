@@ -8,6 +8,8 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable
 
+from haima.index.plan_cache import PlanCacheStats
+
 #: Latency histogram bucket bounds, in seconds.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -29,8 +31,11 @@ class Metrics:
             self._buckets[(method, route)][bisect.bisect_left(BUCKETS, seconds)] += 1
             self._sums[(method, route)] += seconds
 
-    def render(self, collection_sizes: Iterable[tuple[str, str, str, int]]) -> str:
-        """The exposition text; `collection_sizes` yields (tenant, database, name, count)."""
+    def render(
+        self, collection_sizes: Iterable[tuple[str, str, str, int]], plans: PlanCacheStats
+    ) -> str:
+        """The exposition text; `collection_sizes` yields (tenant, database, name, count),
+        `plans` describes the filter-plan cache."""
         out = [
             "# HELP haima_requests_total HTTP requests handled, by route and status.",
             "# TYPE haima_requests_total counter",
@@ -61,6 +66,21 @@ class Metrics:
         for tenant, database, name, count in collection_sizes:
             labels = _labels(tenant=tenant, database=database, collection=name)
             out.append(f"haima_collection_records{{{labels}}} {count}")
+        for name, help_text, value in (
+            (
+                "haima_filter_plans",
+                "Filter plans cached (one per collection and filter).",
+                plans.plans,
+            ),
+            (
+                "haima_filter_views",
+                "Filtered views (graphs of one filter's records) built.",
+                plans.views,
+            ),
+            ("haima_filter_views_building", "Filtered views being built.", plans.building),
+            ("haima_filter_cache_bytes", "Memory held by filter plans and views.", plans.nbytes),
+        ):
+            out += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {value}"]
         return "\n".join(out) + "\n"
 
 
