@@ -871,29 +871,28 @@ class LocalBackend:
         self, collection_id: str, index: CollectionIndex, filt: Filter
     ) -> list[PartPlan]:
         key = (collection_id, filt)
-        cached = self._plans.get(key, index.version)
-        if cached is not None:
-            if self._plans.has_requests:
-                self._wake_indexer()
-            return cached
-        selection = None
+        plans = self._plans.get(key, index.version)
+        if plans is None:
+            matches = self._matching_rids(collection_id, index, filt)
+            row = self.store.get_collection_by_id(collection_id)
+            plans = index.plan(matches, self._loader(row))
+            self._plans.put(key, index.version, plans)
+        if self._plans.has_requests:  # a view is wanted: the indexer hands it to the builder
+            self._wake_indexer()
+        return plans
+
+    def _matching_rids(self, collection_id: str, index: CollectionIndex, filt: Filter) -> Rids:
+        """The rids of the collection's records that match `filt` (the plan's first step)."""
         if index.live_count * SHARE_FOR_RID_SELECT >= self.store.rids_allocated():
             # The collection holds a good share of the store: reading the matching rids
             # from the metadata index, whatever their collection, beats scanning the
             # collection's records; other collections' rids find no position in this
             # index, and plan() drops them.
             selection = rid_select(filt, index.min_rid, index.max_rid)
-        if selection is not None:
-            matches = self.store.selected_rids(*selection)
-        else:
-            condition, params = to_sql(filt)
-            matches = self.store.matching_rids(collection_id, condition, params)
-        row = self.store.get_collection_by_id(collection_id)
-        plans = index.plan(matches, self._loader(row))
-        self._plans.put(key, index.version, plans)
-        if self._plans.has_requests:
-            self._wake_indexer()
-        return plans
+            if selection is not None:
+                return self.store.selected_rids(*selection)
+        condition, params = to_sql(filt)
+        return self.store.matching_rids(collection_id, condition, params)
 
     # -- filtered views ----------------------------------------------------------------------
 
