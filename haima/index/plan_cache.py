@@ -5,8 +5,9 @@ stale, and the next query plans again. The cache is bounded by bytes (exact-scan
 hold vectors, views hold a graph and vectors) and evicts the least recently used plan.
 
 A plan used `view_after` times at one version asks for a *filtered view* of each part it
-qualifies for (see `PartPlan.wants_view`): an HNSW graph over just the matching vectors,
-which the background indexer builds and `attach` hangs on the plan.
+qualifies for (see `PartPlan.wants_view`): an HNSW graph over just the matching vectors.
+The backend takes each request (`next_request`), builds the view off the lock and hands
+it back (`finish`), which hangs it on the plan if the plan is still current.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class ViewRequest:
 
 
 class PlanCache:
-    """Callers hold the backend's lock; `requests` is read by the indexer thread under it."""
+    """Not thread-safe by itself: every caller holds the backend's lock."""
 
     def __init__(self, budget: int, view_after: int) -> None:
         self.budget = budget
