@@ -32,11 +32,11 @@ class Settings:
     filter_view_after: int = 3
 
     def __post_init__(self) -> None:
-        for name, kind in _NUMBERS.items():
+        for name, integer in _NUMBERS.items():
             value = getattr(self, name)
-            valid = isinstance(value, kind) and not isinstance(value, bool)
-            if not valid or getattr(self, name) < 0:
-                expected = "an integer" if kind is int else "a number"
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not number or (integer and not isinstance(value, int)) or value < 0:
+                expected = "an integer" if integer else "a number"
                 raise InvalidArgumentError(
                     f"Settings.{name}: expected {expected} >= 0, got {value!r}"
                 )
@@ -49,9 +49,10 @@ class Settings:
             )
 
 
-_NUMBERS: dict[str, type | tuple[type, ...]] = {
-    "index_delay": (int, float),
-    "max_unindexed": int,
-    "snapshot_interval": (int, float),
-    "filter_view_after": int,
+#: The numeric settings, each ≥ 0; True: integers only.
+_NUMBERS = {
+    "index_delay": False,
+    "max_unindexed": True,
+    "snapshot_interval": False,
+    "filter_view_after": True,
 }

@@ -212,7 +212,7 @@ def test_the_plan_cache_counts_views_in_its_budget() -> None:
     request = cache.next_request()
     assert request is not None and request.plan is plan
     assert cache.next_request() is None, "a view is asked for once"
-    before = cache.nbytes
+    before = cache.stats().nbytes
     view = collection_index.build_view(
         np.arange(3, dtype=np.int64),
         np.eye(3, 4, dtype=np.float32),
@@ -222,9 +222,9 @@ def test_the_plan_cache_counts_views_in_its_budget() -> None:
     assert cache.building("c")
     assert cache.finish(request, view)
     assert not cache.building("c")
-    assert cache.nbytes == before + 400
+    assert cache.stats().nbytes == before + 400
     cache.forget("c")
-    assert cache.nbytes == 0
+    assert cache.stats().nbytes == 0
 
 
 def test_settings_reject_a_bad_view_threshold() -> None:

@@ -65,10 +65,6 @@ class PlanCache:
         self._building: list[ViewRequest] = []
 
     @property
-    def nbytes(self) -> int:
-        return self._bytes
-
-    @property
     def has_requests(self) -> bool:
         return bool(self._requests)
 
