@@ -227,11 +227,13 @@ class PersistentClient(Client):
         *,
         tenant: str = DEFAULT_TENANT,
         database: str = DEFAULT_DATABASE,
+        create: bool = True,
     ) -> None:
+        """`create=False` opens an existing store only: a folder without one raises
+        NotFoundError instead of becoming a new, empty store (for read-only use)."""
         settings = settings or Settings()
-        super().__init__(
-            settings, tenant=tenant, database=database, backend=LocalBackend(Path(path), settings)
-        )
+        backend = LocalBackend(Path(path), settings, create=create)
+        super().__init__(settings, tenant=tenant, database=database, backend=backend)
         self.path = Path(path)
 
 

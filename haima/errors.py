@@ -71,3 +71,10 @@ class ServerUnavailableError(HaimaError):
     """An HttpClient could not reach its server, or the server did not answer in time."""
 
     status_code = 503
+
+
+class RequestTimeoutError(HaimaError):
+    """The server stopped a request that ran past its deadline (`haima run
+    --request-timeout`); a write it carried was committed whole or not at all."""
+
+    status_code = 504

@@ -18,7 +18,7 @@ A dict with several keys is the `$and` of them. Each field takes exactly one ope
 `where_document` (the record's text)::
 
     {"$contains": "北京"}, {"$not_contains": "..."}     # case-sensitive substring
-    {"$regex": "^Q[0-9]+"}, {"$not_regex": "..."}       # Python `re.search`
+    {"$regex": "^Q[0-9]+"}, {"$not_regex": "..."}       # RE2 syntax, searched anywhere
     {"$and": [...]}, {"$or": [...]}
 
 Semantics:
@@ -34,6 +34,9 @@ Semantics:
   document.
 - `$contains` on documents is a case-sensitive substring test (any length: 2-character
   Chinese words included); it and `$regex` are false for a record without a document.
+- `$regex` uses RE2's syntax, the dialect of Chroma's Rust `regex` crate (no
+  backreferences, no lookaround) and its guarantee: matching takes time linear in the
+  document, so no pattern can stall a query.
 - `None` or `{}` as the whole filter means "no filter"; an empty dict inside one is an error.
 
 Errors raise `InvalidFilterError` whose message starts with the path of the offending part,
@@ -45,7 +48,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import re
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +55,7 @@ from functools import lru_cache
 from typing import Any, Literal, TypeAlias, cast
 
 import numpy as np
+import re2
 
 from haima.errors import InvalidFilterError
 
@@ -94,6 +97,10 @@ _MAX_INLINE_VALUES = 256
 #: Deeper nesting of $and/$or/$not is refused: it is never meant, and SQLite's parser
 #: overflows its stack past about 75 nested groups (see `_normalized`, `_sql_junction`).
 _MAX_DEPTH = 32
+#: Leaves of one filter, after equalities are folded into `$in`s (see `_folded`).
+MAX_CONDITIONS = 4096
+#: RE2 compiles within a memory budget whatever the pattern; this only keeps errors short.
+_MAX_PATTERN_LENGTH = 10_000
 
 
 def _kind(value: Scalar) -> Kind:
@@ -189,7 +196,7 @@ class DocContains:
 
 @dataclass(frozen=True)
 class DocRegex:
-    """`re.search(pattern, document)`; `negate` for `$not_regex`."""
+    """The RE2 `pattern` found anywhere in the document; `negate` for `$not_regex`."""
 
     pattern: str
     negate: bool = False
@@ -293,7 +300,18 @@ def parse_where(where: Mapping[str, Any] | None, field: str = "where") -> Filter
         raise _error(field, f"expected a dict, got {_describe(where)}")
     if not where:
         return None
-    return _where_dict(where, field, 0)
+    return _within_limits(_where_dict(where, field, 0), field)
+
+
+def _within_limits(node: Filter, field: str) -> Filter:
+    conditions = _leaves(_normalized(node))
+    if conditions > MAX_CONDITIONS:
+        raise _error(
+            field,
+            f"{conditions} conditions, more than the limit of {MAX_CONDITIONS} "
+            "(equalities of one field joined by `$or` count once: they become one `$in`)",
+        )
+    return node
 
 
 def _check_depth(path: str, depth: int) -> None:
@@ -409,7 +427,7 @@ def parse_where_document(
         raise _error(field, f"expected a dict, got {_describe(doc)}")
     if not doc:
         return None
-    return _doc_dict(doc, field, 0)
+    return _within_limits(_doc_dict(doc, field, 0), field)
 
 
 def _doc_dict(doc: Any, path: str, depth: int) -> Filter:
@@ -445,10 +463,13 @@ def _doc_text(arg: Any, path: str, op: str) -> str:
 
 def _doc_pattern(arg: Any, path: str, op: str) -> str:
     pattern = _doc_text(arg, path, op)
+    if len(pattern) > _MAX_PATTERN_LENGTH:
+        raise _error(path, f"`{op}` patterns are at most {_MAX_PATTERN_LENGTH} characters")
     try:
         _compiled(pattern)
-    except re.error as exc:
-        raise _error(path, f"`{op}` is not a valid regular expression: {exc}") from None
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise _error(path, f"`{op}` is not a valid RE2 regular expression: {reason}") from None
     return pattern
 
 
@@ -567,7 +588,7 @@ def _lookup(node: Filter) -> _Lookup | None:
         if not values:
             return None
         params: list[object] = [node.key, node.kind]
-        if len(values) > _MAX_INLINE_VALUES and not any(isinstance(v, float) for v in values):
+        if len(values) > _MAX_INLINE_VALUES and not any(_inline_only(v) for v in values):
             members = "SELECT j.value FROM json_each(?) AS j"
             params.append(json.dumps(values, ensure_ascii=False))
         else:
@@ -581,6 +602,12 @@ def _lookup(node: Filter) -> _Lookup | None:
     if isinstance(node, Exists):
         return _Lookup("key = ?", [node.key], not node.present)
     return None
+
+
+def _inline_only(value: object) -> bool:
+    """Values that must be bound one by one, not sent in one JSON list: SQLite's JSON
+    parser may round floats differently, and `json_each` cuts a string at a NUL."""
+    return isinstance(value, float) or (isinstance(value, str) and "\x00" in value)
 
 
 def _sql_lookup(node: Compare | InSet | ListContains | Exists) -> _Sql:
@@ -627,8 +654,40 @@ def _normalized(node: Filter, negate: bool = False) -> Filter:
         for child in node.children:
             part = _normalized(child, negate)
             children.extend(part.children if isinstance(part, junction) else [part])
+        children = _folded(children, negated=junction is And)
         return children[0] if len(children) == 1 else junction(tuple(children))
     return _negated_leaf(node) if negate else node
+
+
+def _folded(children: list[Filter], negated: bool) -> list[Filter]:
+    """Equalities of one field joined by `$or` as one `$in` (and `$ne`s joined by `$and`
+    as one `$nin`, their complement): one lookup instead of many, and a `$or` of thousands
+    of equalities stays a short SQL expression. The first member's place is kept."""
+    op = "$ne" if negated else "$eq"
+    groups: dict[tuple[str, Kind], list[Scalar]] = {}
+    for child in children:
+        if isinstance(child, Compare) and child.op == op:
+            groups.setdefault((child.key, child.kind), []).append(child.value)
+        elif isinstance(child, InSet) and child.negate == negated and child.values:
+            groups.setdefault((child.key, child.kind), []).extend(child.values)
+    if all(len(values) < 2 for values in groups.values()):
+        return children
+    out: list[Filter] = []
+    placed: set[tuple[str, Kind]] = set()
+    for child in children:
+        if isinstance(child, (Compare, InSet)) and (child.key, child.kind) in groups:
+            group = (child.key, child.kind)
+            is_member = (isinstance(child, Compare) and child.op == op) or (
+                isinstance(child, InSet) and child.negate == negated and bool(child.values)
+            )
+            if is_member and len(groups[group]) > 1:
+                if group not in placed:
+                    placed.add(group)
+                    values = tuple(dict.fromkeys(groups[group]))
+                    out.append(InSet(child.key, values, negate=negated))
+                continue
+        out.append(child)
+    return out
 
 
 def _depth(node: Filter) -> int:
@@ -650,7 +709,18 @@ def _sql_junction(children: tuple[Filter, ...], joiner: str, empty: str) -> _Sql
         sql, child_params = _sql(child)
         parts.append(sql)
         params.extend(child_params)
+    # SQLite builds `a OR b OR c …` as a chain as deep as it is long and refuses chains
+    # deeper than 1000; groups of groups keep a long junction a shallow tree.
+    while len(parts) > _GROUP:
+        parts = [
+            "(" + f" {joiner} ".join(parts[i : i + _GROUP]) + ")"
+            for i in range(0, len(parts), _GROUP)
+        ]
     return "(" + f" {joiner} ".join(parts) + ")", params
+
+
+#: Terms per group of a long junction (see `_sql_junction`).
+_GROUP = 64
 
 
 def to_sql(node: Filter) -> tuple[str, list[object]]:
@@ -661,7 +731,17 @@ def to_sql(node: Filter) -> tuple[str, list[object]]:
     nest at most 32 levels, which SQLite's parser takes in any shape; a hand-built AST
     nested much deeper may fail with `parser stack overflow`.
     """
-    return _sql(_normalized(node))
+    sql, params = _sql(_normalized(node))
+    if len(params) > MAX_SQL_PARAMETERS:
+        raise InvalidFilterError(
+            f"filter: holds {len(params)} values, more than the {MAX_SQL_PARAMETERS} that "
+            "fit one query; use fewer conditions or shorter `$in` lists"
+        )
+    return sql, params
+
+
+#: SQLite binds at most 32766 parameters per statement; a few are kept for the query around.
+MAX_SQL_PARAMETERS = 32_000
 
 
 def rid_select(node: Filter, low: int, high: int) -> tuple[str, list[object]] | None:
@@ -728,14 +808,24 @@ def _sql(node: Filter) -> _Sql:
     return _sql_doc_regex(node)
 
 
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False  # a bad pattern is the caller's error, not a log line
+    options.never_capture = True  # only "is there a match" is asked: the faster engine
+    return options
+
+
+_RE2_OPTIONS = _re2_options()
+
+
 @lru_cache(maxsize=128)
-def _compiled(pattern: str) -> re.Pattern[str]:
+def _compiled(pattern: str) -> re2._Regexp[str]:
     """Compiled patterns, cached: SQLite calls `regexp` once per row."""
-    return re.compile(pattern)
+    return re2.compile(pattern, _RE2_OPTIONS)
 
 
 def _sql_regexp(pattern: object, text: object) -> int:
-    """SQLite's `regexp(pattern, text)` (`text REGEXP pattern`): 1 if re.search finds it."""
+    """SQLite's `regexp(pattern, text)` (`text REGEXP pattern`): 1 if the pattern occurs."""
     if not isinstance(pattern, str) or not isinstance(text, str):
         return 0
     return 1 if _compiled(pattern).search(text) is not None else 0

@@ -30,6 +30,9 @@ class Settings:
     #: those vectors (a *filtered view*, built in the background; see
     #: docs/architecture.md §6). 0: never.
     filter_view_after: int = 3
+    #: MiB the cache of filter plans and filtered views may hold. None: as much as the
+    #: vectors of the open collections take, between 16 and 256 MiB.
+    plan_cache_mb: float | None = None
 
     def __post_init__(self) -> None:
         for name, integer in _NUMBERS.items():
@@ -40,6 +43,13 @@ class Settings:
                 raise InvalidArgumentError(
                     f"Settings.{name}: expected {expected} >= 0, got {value!r}"
                 )
+        cache = self.plan_cache_mb
+        if cache is not None and (
+            not isinstance(cache, int | float) or isinstance(cache, bool) or not cache > 0
+        ):
+            raise InvalidArgumentError(
+                f"Settings.plan_cache_mb: expected None or a number > 0, got {cache!r}"
+            )
         if self.snapshot_interval == 0:
             raise InvalidArgumentError("Settings.snapshot_interval: must be > 0, got 0")
         if self.sqlite_synchronous not in ("FULL", "NORMAL"):

@@ -13,9 +13,34 @@ from haima.errors import DimensionMismatchError, DuplicateIDError, InvalidArgume
 from haima.types import IncludeField, Metadata, MetadataInput, Vectors
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
-_PLAIN_SCALARS = frozenset({str, int, bool})
 _INCLUDE_FIELDS = ("documents", "metadatas", "embeddings", "distances", "uris", "data")
 _VALID_INCLUDE = frozenset(_INCLUDE_FIELDS)
+
+
+#: Integers are stored as SQLite's 64-bit INTEGER.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def text(value: str, field: str) -> str:
+    """`value` if it is valid Unicode: a lone UTF-16 surrogate (which Python's str allows,
+    e.g. from a JSON "\\ud800" or a badly cut string) can be neither encoded nor stored."""
+    if not value.isascii():  # O(1) in CPython; only other text pays for the check
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidArgumentError(
+                f"{field}: not valid Unicode: a lone surrogate "
+                f"{value[exc.start]!r} at position {exc.start}"
+            ) from None
+    return value
+
+
+def int64(value: int, field: str) -> int:
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidArgumentError(
+            f"{field}: integers must fit in 64 bits (from -2**63 to 2**63-1), got {value}"
+        )
+    return value
 
 
 def collection_name(name: Any) -> str:
@@ -46,6 +71,7 @@ def ids(value: Any, field: str = "ids") -> list[str]:
             )
         if not item:
             raise InvalidArgumentError(f"{field}[{i}]: ids must be non-empty strings")
+        text(item, f"{field}[{i}]")
         if item in seen:
             duplicates.append(item)
         seen.add(item)
@@ -128,7 +154,9 @@ def documents(value: Any, count: int, field: str = "documents") -> list[str | No
     if len(value) != count:
         raise InvalidArgumentError(f"{field}: got {len(value)} documents for {count} ids")
     for i, doc in enumerate(value):
-        if doc is not None and not isinstance(doc, str):
+        if isinstance(doc, str):
+            text(doc, f"{field}[{i}]")
+        elif doc is not None:
             raise InvalidArgumentError(f"{field}[{i}]: expected a string, got {type(doc).__name__}")
     return list(value)
 
@@ -159,10 +187,15 @@ def metadata(
         raise InvalidArgumentError(f"{field}: expected a dict, got {type(md).__name__}")
     out: dict[str, Any] = {}
     for key, val in md.items():
-        # The common case, checked cheaply.
-        if type(key) is str and key and key[0] != "$" and type(val) in _PLAIN_SCALARS:
-            out[key] = val
-            continue
+        # The common case, checked cheaply: ASCII keys, ASCII strings and small ints.
+        if type(key) is str and key and key[0] != "$" and key.isascii():
+            kind = type(val)
+            if (kind is str and val.isascii()) or kind is bool:
+                out[key] = val
+                continue
+            if kind is int and INT64_MIN <= val <= INT64_MAX:
+                out[key] = val
+                continue
         field = field if index is None else f"{field}[{index}]"
         index = None
         path = f"{field}.{key}"
@@ -170,6 +203,7 @@ def metadata(
             raise InvalidArgumentError(f"{field}: keys must be non-empty strings, got {key!r}")
         if key.startswith("$"):
             raise InvalidArgumentError(f"{path}: keys must not start with '$'")
+        text(key, f"{field}: key")
         if val is None:
             if allow_none_values:
                 out[key] = None
@@ -184,9 +218,9 @@ def metadata_value(val: Any, path: str) -> Any:
     if isinstance(val, bool):
         return bool(val)
     if isinstance(val, str):
-        return str.__str__(val)
+        return text(str.__str__(val), path)
     if isinstance(val, int):
-        return int(val)
+        return int64(int(val), path)
     if isinstance(val, float):
         if not math.isfinite(val):
             raise InvalidArgumentError(f"{path}: NaN and infinite floats are not allowed")
@@ -200,7 +234,7 @@ def metadata_value(val: Any, path: str) -> Any:
                 f"{path}: list elements must all be of one type (str, number or bool), "
                 f"got {', '.join(sorted(kinds))}"
             )
-        return list(val)
+        return [metadata_value(item, f"{path}[{i}]") for i, item in enumerate(val)]
     if isinstance(val, Mapping):
         raise InvalidArgumentError(
             f"{path}: nested dicts are not allowed; metadata values are str, int, float, bool "
@@ -264,13 +298,13 @@ def non_negative_int(value: Any, field: str, allow_none: bool = True) -> int | N
         return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise InvalidArgumentError(f"{field}: expected a non-negative integer, got {value!r}")
-    return int(value)
+    return int64(int(value), field)
 
 
 def positive_int(value: Any, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InvalidArgumentError(f"{field}: expected a positive integer, got {value!r}")
-    return int(value)
+    return int64(int(value), field)
 
 
 def merged_metadata(old: Metadata | None, change: MetadataInput) -> Metadata | None:
@@ -285,7 +319,21 @@ def merged_metadata(old: Metadata | None, change: MetadataInput) -> Metadata | N
 
 
 def namespace_name(name: Any, field: str) -> str:
-    """A tenant or database name."""
+    """A tenant or database name: it becomes a URL path segment, so no '/' (which no
+    URL could address afterwards) and no control characters."""
     if not isinstance(name, str) or not name.strip():
         raise InvalidArgumentError(f"{field}: expected a non-empty name, got {name!r}")
+    text(name, field)
+    if len(name) > _MAX_NAMESPACE_LENGTH:
+        raise InvalidArgumentError(
+            f"{field}: names are at most {_MAX_NAMESPACE_LENGTH} characters, got {len(name)}"
+        )
+    if name != name.strip() or "/" in name or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise InvalidArgumentError(
+            f"{field}: {name!r} is not a valid name: no '/', no control characters and no "
+            "surrounding whitespace"
+        )
     return name
+
+
+_MAX_NAMESPACE_LENGTH = 256

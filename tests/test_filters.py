@@ -423,8 +423,12 @@ DOCUMENT_ERRORS: list[tuple[Any, str]] = [
     ({"$not_contains": 3}, "where_document: `$not_contains` needs a non-empty string, got int"),
     ({"$contains": None}, "where_document: `$contains` needs a non-empty string, got None"),
     ({"$contains": "\ud800"}, "where_document: `$contains` needs valid Unicode text"),
-    ({"$regex": "("}, "where_document: `$regex` is not a valid regular expression: missing ), unterminated subpattern"),
-    ({"$and": [{"$regex": "a"}, {"$not_regex": "[a"}]}, "where_document.$and[1]: `$not_regex` is not a valid regular expression: unterminated character set"),
+    ({"$regex": "("}, "where_document: `$regex` is not a valid RE2 regular expression: missing ): ("),
+    ({"$and": [{"$regex": "a"}, {"$not_regex": "[a"}]}, "where_document.$and[1]: `$not_regex` is not a valid RE2 regular expression: missing ]: [a"),
+    # RE2 (Chroma's dialect) has no backreferences or lookaround: they cannot run in linear time.
+    ({"$regex": r"(a)\1"}, "where_document: `$regex` is not a valid RE2 regular expression: invalid escape sequence: \\1"),
+    ({"$regex": "a(?=b)"}, "where_document: `$regex` is not a valid RE2 regular expression: invalid perl operator: (?="),
+    ({"$regex": "a" * 10_001}, "where_document: `$regex` patterns are at most 10000 characters"),
     ({"$contains": "a", "$regex": "b"}, "where_document: expected exactly one operator, got 2: `$contains`, `$regex`"),
     ({"$search": "a"}, "where_document: unknown operator `$search` (expected one of $contains, $not_contains, $regex, $not_regex, $and, $or)"),
     ({"$not": {"$contains": "a"}}, "where_document: unknown operator `$not`"),
@@ -598,4 +602,5 @@ def test_rid_select_covers_positive_metadata_filters_only() -> None:
     assert not covered({"a": {"$nin": [1]}})
     assert not covered({"$not": {"a": {"$gt": 1}}})  # its complement holds non-numbers too
     assert not covered({"$or": [{"a": 1}, {"b": {"$exists": False}}]})
-    assert not covered({"$or": [{"a": i} for i in range(101)]})  # too many SELECT terms
+    assert not covered({"$or": [{f"a{i}": i} for i in range(101)]})  # too many SELECT terms
+    assert covered({"$or": [{"a": i} for i in range(101)]})  # one field: folded into one $in

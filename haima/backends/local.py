@@ -70,8 +70,10 @@ from haima.validation import merged_metadata
 
 log = logging.getLogger("haima")
 
-#: Filter plans kept per backend, bounded by bytes (exact-scan plans hold vectors).
-PLAN_CACHE_BYTES = 256 * 1024 * 1024
+#: Filter plans kept per backend, bounded by bytes (exact-scan plans hold vectors): by
+#: default as many bytes as the open collections' vectors, within these bounds.
+PLAN_CACHE_FLOOR = 16 * 1024 * 1024
+PLAN_CACHE_CEILING = 256 * 1024 * 1024
 
 #: Filters are resolved from the metadata index alone (`filters.rid_select`) when the
 #: collection holds at least 1/this of the rids ever allocated in the store.
@@ -99,19 +101,34 @@ class _IndexSlot:
     last_write: float = 0.0
 
 
+#: The SQLite database in a store's folder; the index snapshots lie beside it.
+STORE_FILE = "haima.sqlite3"
+
+
 class LocalBackend:
-    def __init__(self, path: str | Path | None = None, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        settings: Settings | None = None,
+        *,
+        create: bool = True,
+    ) -> None:
+        """A store in memory (`path` None) or in the folder `path`, created there unless
+        `create` is False: then a folder without a store is a NotFoundError, so that
+        reading from a mistyped path does not leave an empty store behind."""
         self.settings = settings or Settings()
         self.root = Path(path) if path is not None else None
+        if self.root is not None and not create and not (self.root / STORE_FILE).is_file():
+            raise NotFoundError(f"no Haima store at {self.root} (it holds no {STORE_FILE})")
         if self.root is not None:
             self.root.mkdir(parents=True, exist_ok=True)
         self.store = Store(
-            self.root / "haima.sqlite3" if self.root else None,
+            self.root / STORE_FILE if self.root else None,
             synchronous=self.settings.sqlite_synchronous,
         )
         self.lock = self.store.lock
         self._slots: dict[str, _IndexSlot] = {}
-        self._plans = PlanCache(PLAN_CACHE_BYTES, self.settings.filter_view_after)
+        self._plans = PlanCache(PLAN_CACHE_FLOOR, self.settings.filter_view_after)
         #: Notified when a view build ends (`build_index` waits for the indexer's).
         self._view_built = threading.Condition(self.lock)
         #: Collections whose keyword index this process has seen built by its segmenter.
@@ -183,6 +200,7 @@ class LocalBackend:
         return self.store.get_database(tenant, name)
 
     def list_databases(self, tenant: str) -> list[str]:
+        self.get_tenant(tenant)  # a tenant that does not exist is an error, not an empty list
         return [name for name, _ in self.store.list_databases(tenant)]
 
     def delete_database(self, tenant: str, name: str) -> None:
@@ -236,11 +254,13 @@ class LocalBackend:
     def list_collections(
         self, tenant: str, database: str, limit: int | None, offset: int | None
     ) -> list[CollectionModel]:
+        self.store.get_database(tenant, database)  # missing: NotFoundError, not []
         return [
             self._model(r) for r in self.store.list_collections(tenant, database, limit, offset)
         ]
 
     def count_collections(self, tenant: str, database: str) -> int:
+        self.store.get_database(tenant, database)
         return self.store.count_collections(tenant, database)
 
     def delete_collection(self, tenant: str, database: str, name: str) -> None:
@@ -876,10 +896,20 @@ class LocalBackend:
             matches = self._matching_rids(collection_id, index, filt)
             row = self.store.get_collection_by_id(collection_id)
             plans = index.plan(matches, self._loader(row))
+            self._plans.resize(self._plan_budget())
             self._plans.put(key, index.version, plans)
         if self._plans.has_requests:  # a view is wanted: the indexer hands it to the builder
             self._wake_indexer()
         return plans
+
+    def _plan_budget(self) -> int:
+        """Bytes the plan cache may hold: the setting, or the open collections' vectors'
+        size within the floor and the ceiling (a cache larger than the data it serves
+        buys little)."""
+        if self.settings.plan_cache_mb is not None:
+            return int(self.settings.plan_cache_mb * 1024 * 1024)
+        data = sum(s.index.live_count * s.index.dim * 4 for s in self._slots.values())
+        return min(PLAN_CACHE_CEILING, max(PLAN_CACHE_FLOOR, data))
 
     def _matching_rids(self, collection_id: str, index: CollectionIndex, filt: Filter) -> Rids:
         """The rids of the collection's records that match `filt` (the plan's first step)."""
@@ -1142,7 +1172,12 @@ def _parse_filters(where: Where | None, where_document: WhereDocument | None) ->
     dict key 1 must stay an error)."""
     if where is None and where_document is None:
         return None
-    key = repr((where, where_document))
+    try:
+        key = repr((where, where_document))
+    except RecursionError:  # nested far past the parsers' limit, which will say so
+        key = ""
+    if not key or len(key) > _FILTER_KEY_MAX:  # kept small, so the cache stays small
+        return combine(parse_where(where), parse_where_document(where_document))
     with _filters_lock:
         parsed = _filters_seen.get(key, _UNSEEN)
         if parsed is not _UNSEEN:
@@ -1158,6 +1193,8 @@ def _parse_filters(where: Where | None, where_document: WhereDocument | None) ->
 
 #: Parsed filters by repr, most recently used last (process-wide: they depend on nothing).
 _FILTERS_KEPT = 1024
+#: Longer filters (long `$in` lists) are parsed each time: at most ~4 MB are kept.
+_FILTER_KEY_MAX = 4096
 _filters_seen: OrderedDict[str, Filter | None] = OrderedDict()
 _filters_lock = threading.Lock()
 _UNSEEN = object()

@@ -82,6 +82,8 @@ _CLASS_BY_STATUS: dict[int, type[HaimaError]] = {
     409: errors.UniqueConstraintError,
     413: errors.PayloadTooLargeError,
     422: errors.InvalidArgumentError,
+    503: errors.ServerUnavailableError,
+    504: errors.RequestTimeoutError,
 }
 
 

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import click
 
-import haima
+from haima.cli._common import cli_errors, json_option, open_client, store_options
 
 
 @click.command()
-@click.option("--path", default="./haima_data", show_default=True, type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def collections(path: Path, as_json: bool) -> None:
+@store_options
+@json_option
+def collections(path: Path | None, url: str | None, as_json: bool) -> None:
     """List the collections of a store with their sizes and settings."""
-    with haima.PersistentClient(path) as client:
+    with cli_errors(), open_client(path, url, create=False) as client:
         rows = [
             {
                 "name": c.name,

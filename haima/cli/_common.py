@@ -39,6 +39,10 @@ def json_option(command: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(command)
 
 
+class NoStoreError(click.ClickException):
+    """A command that only reads was pointed at a folder without a store."""
+
+
 def open_client(path: Path | None, url: str | None, *, create: bool = True) -> haima.Client:
     """The client for `--path` (default ./haima_data) or `--url`. With create=False a
     missing folder is an error instead of a new empty store."""
@@ -53,11 +57,12 @@ def open_client(path: Path | None, url: str | None, *, create: bool = True) -> h
             )
         return cast(haima.Client, http_client.from_url(url))
     folder = path if path is not None else DEFAULT_PATH
-    if not create and not folder.exists():
-        raise click.ClickException(
+    try:
+        return haima.PersistentClient(folder, create=create)
+    except haima.NotFoundError:
+        raise NoStoreError(
             f"no Haima store at {folder} (give --path, or create one with `haima ingest`)"
-        )
-    return haima.PersistentClient(folder)
+        ) from None
 
 
 def get_collection(client: haima.Client, name: str) -> haima.Collection:

@@ -14,6 +14,7 @@ import click
 import haima
 from haima.cli._common import (
     DEFAULT_PATH,
+    NoStoreError,
     cli_errors,
     json_option,
     open_client,
@@ -61,17 +62,19 @@ def info(path: Path | None, url: str | None, as_json: bool) -> None:
     data["store"] = url if url else str(folder.resolve())
     data["default_embedding_model"] = USEEmbeddingFunction().name  # not loaded, just named
     with cli_errors():
-        if url or folder.exists():
-            with open_client(path, url) as client:
+        try:
+            client = open_client(path, url, create=False)
+        except NoStoreError:
+            data.update(collections=0, records=0, embedding_models=[])
+            data["store"] += " (not created yet)"
+        else:
+            with client:
                 collections = client.list_collections()
                 data["collections"] = len(collections)
                 data["records"] = sum(c.count() for c in collections)
                 data["embedding_models"] = sorted(
                     {_model_name(c.configuration) for c in collections}
                 )
-        else:
-            data.update(collections=0, records=0, embedding_models=[])
-            data["store"] += " (not created yet)"
     missing = [dist for module, dist in RAG_PACKAGES if importlib.util.find_spec(module) is None]
     data["rag_extra"] = "installed" if not missing else f"missing {', '.join(missing)}"
     data["llm_base_url"] = os.environ.get(ENV_BASE_URL) or None

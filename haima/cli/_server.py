@@ -75,6 +75,20 @@ def _configure_logging(level: str, access_log: bool) -> None:
     type=click.IntRange(0, None),
     help="Queries with one filter before it gets its own graph (0: never).",
 )
+@click.option(
+    "--request-timeout",
+    default=120.0,
+    show_default=True,
+    type=click.FloatRange(0, None),
+    help="Seconds a request may run before it is stopped and answered 504 (0: no limit).",
+)
+@click.option(
+    "--shutdown-timeout",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0, None),
+    help="On SIGTERM or Ctrl-C, seconds to let running requests finish before stopping.",
+)
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
 @click.option(
     "--log-level",
@@ -93,6 +107,8 @@ def run(
     max_request_mb: int,
     preload: bool,
     filter_view_after: int,
+    request_timeout: float,
+    shutdown_timeout: float,
     access_log: bool,
     log_level: str,
 ) -> None:
@@ -119,6 +135,7 @@ def run(
         max_request_bytes=max_request_mb * 1024 * 1024,
         preload_embeddings=preload,
         filter_view_after=filter_view_after,
+        request_timeout=request_timeout,
     )
     _configure_logging(log_level, access_log)
     shown = f"[{host}]" if ":" in host else host
@@ -127,7 +144,13 @@ def run(
         f"chromadb.HttpClient(host={host!r}, port={port}))",
         err=True,
     )
-    common = {"host": host, "port": port, "log_level": log_level, "access_log": False}
+    common = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": False,
+        "timeout_graceful_shutdown": shutdown_timeout,
+    }
     if workers == 1:
         uvicorn.run(create_app(config), **common)  # type: ignore[arg-type]
     else:

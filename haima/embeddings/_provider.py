@@ -9,10 +9,11 @@ from typing import ClassVar
 
 import numpy as np
 
+from haima import deadline
 from haima.embeddings._progress import Advance, progress_bar
 from haima.embeddings._validate import validate_texts
 from haima.embeddings.base import EmbeddingSpec, Vectors
-from haima.errors import EmbeddingFunctionError, InvalidArgumentError
+from haima.errors import EmbeddingFunctionError, InvalidArgumentError, RequestTimeoutError
 
 
 def cpu_count() -> int:
@@ -56,6 +57,11 @@ class BaseEmbeddingFunction(ABC):
     batch_size: int = 64
     #: Progress bar: None = automatic (long runs on a terminal), True, or False.
     progress: bool | None = None
+    #: Characters of a text the model reads; the rest is cut before tokenizing, in every
+    #: path (documents, queries, the server's /v1/embeddings), so a text's cost is bounded.
+    #: Models with a token window set it to the window × 16 (no token is longer), which
+    #: cuts nothing the model would have read.
+    max_input_chars: int = 100_000
 
     @property
     @abstractmethod
@@ -76,6 +82,8 @@ class BaseEmbeddingFunction(ABC):
     def _run(self, texts: list[str], *, query: bool) -> Vectors:
         if not texts:
             return np.empty((0, self.dim), dtype=np.float32)
+        limit = self.max_input_chars
+        texts = [t if len(t) <= limit else t[:limit] for t in texts]
         with progress_bar(len(texts), f"embedding with {self.name}", self.progress) as advance:
             return self._embed_all(texts, query, advance)
 
@@ -87,10 +95,20 @@ class BaseEmbeddingFunction(ABC):
             return as_vectors(vectors, len(texts), repr(self))
         parts: list[Vectors] = []
         for start in range(0, len(texts), self.batch_size):
+            self._stop_past_deadline(start, len(texts))
             chunk = texts[start : start + self.batch_size]
             parts.append(as_vectors(self._embed_batch(chunk, query), len(chunk), repr(self)))
             advance(len(chunk))
         return np.concatenate(parts)
+
+    def _stop_past_deadline(self, done: int, total: int) -> None:
+        """Between batches: a server request past its deadline stops here (see
+        haima/deadline.py); without a deadline this never raises."""
+        if deadline.expired():
+            raise RequestTimeoutError(
+                f"embedding with {self.name}: stopped at the request's deadline after "
+                f"{done} of {total} texts"
+            )
 
     def __repr__(self) -> str:
         try:

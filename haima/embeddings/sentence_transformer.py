@@ -88,6 +88,8 @@ class SentenceTransformerEmbeddingFunction(QueryAwareEmbeddingFunction):
         self.max_seq_length = (
             None if max_seq_length is None else positive_int(max_seq_length, "max_seq_length")
         )
+        # The window × 16 (no token is longer); models rarely read more than 512 tokens.
+        self.max_input_chars = (self.max_seq_length or 512) * 16
         self.progress = progress
         name = self.model
         if not self.normalize:

@@ -2,7 +2,9 @@
 
 A plan is valid for one `CollectionIndex.version`: any change to the collection makes it
 stale, and the next query plans again. The cache is bounded by bytes (exact-scan plans
-hold vectors, views hold a graph and vectors) and evicts the least recently used plan.
+hold vectors, views hold a graph and vectors; every entry also counts a fixed
+`ENTRY_OVERHEAD`, so that plans of filters matching nothing, which hold no arrays, are
+bounded too) and by `MAX_ENTRIES`, and evicts the least recently used plan.
 
 A plan used `view_after` times at one version asks for a *filtered view* of each part it
 qualifies for (see `PartPlan.wants_view`): an HNSW graph over just the matching vectors.
@@ -22,6 +24,13 @@ from haima.index.faiss_index import VectorIndex
 #: Plans of a collection are keyed (collection id, filter).
 PlanKey = tuple[str, Hashable]
 
+#: What an entry costs beyond its arrays: its key (a filter's AST), the plan objects and
+#: the dict slot; measured at 1-2 KB for filters of a few conditions.
+ENTRY_OVERHEAD = 2048
+#: Plans kept at most, whatever their size: a chat-memory app filtering by session id
+#: asks for a new filter with nearly every query.
+MAX_ENTRIES = 4096
+
 
 @dataclass
 class _Entry:
@@ -31,7 +40,7 @@ class _Entry:
     nbytes: int = field(init=False)
 
     def __post_init__(self) -> None:
-        self.nbytes = sum(p.nbytes for p in self.plans)
+        self.nbytes = ENTRY_OVERHEAD + sum(p.nbytes for p in self.plans)
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,11 @@ class PlanCache:
         self._bytes = 0
         self._requests: list[ViewRequest] = []
         self._building: list[ViewRequest] = []
+
+    def resize(self, budget: int) -> None:
+        """Set the byte budget, evicting what no longer fits."""
+        self.budget = budget
+        self._evict()
 
     @property
     def has_requests(self) -> bool:
@@ -162,6 +176,6 @@ class PlanCache:
             self._bytes -= entry.nbytes
 
     def _evict(self) -> None:
-        while self._bytes > self.budget and self._entries:
+        while (self._bytes > self.budget or len(self._entries) > MAX_ENTRIES) and self._entries:
             _, entry = self._entries.popitem(last=False)
             self._bytes -= entry.nbytes

@@ -24,9 +24,15 @@ import haima
 from haima.backends.wire import API_PREFIX, error_body
 from haima.errors import HaimaError, InvalidArgumentError, NotFoundError
 from haima.server import routes_chroma, routes_openai
+from haima.server.http_io import blocking, json_response
 from haima.server.metrics import Metrics
-from haima.server.middleware import AuthMiddleware, ObserveMiddleware, SizeLimitMiddleware
-from haima.server.routes_chroma import blocking, json_response
+from haima.server.middleware import (
+    AuthMiddleware,
+    DeadlineMiddleware,
+    ErrorMiddleware,
+    ObserveMiddleware,
+    SizeLimitMiddleware,
+)
 from haima.server.state import ServerConfig, ServerState
 
 log = logging.getLogger("haima.server")
@@ -61,10 +67,14 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.include_router(routes_openai.build_router(models))
     _add_service_routes(app)
     _add_error_handlers(app)
-    # Outermost last: observe everything, then auth, then the size limit.
+    # Outermost last: observe everything, answer any error, then auth, the size limit and
+    # the deadline.
+    if config.request_timeout:
+        app.add_middleware(DeadlineMiddleware, seconds=config.request_timeout)
     app.add_middleware(SizeLimitMiddleware, max_bytes=config.max_request_bytes)
     if config.api_key:
         app.add_middleware(AuthMiddleware, api_key=config.api_key)
+    app.add_middleware(ErrorMiddleware, render=error_answer)
     app.state.metrics = Metrics()
     app.add_middleware(ObserveMiddleware, metrics=app.state.metrics)
     return app
@@ -101,16 +111,24 @@ def _add_service_routes(app: FastAPI) -> None:
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
+def error_answer(path: str, error: HaimaError) -> tuple[int, bytes]:
+    """The status and JSON body that answer `error` on `path`."""
+    body: dict[str, Any]
+    if path.startswith("/v1/"):
+        # OpenAI's clients read {"error": {"message": ...}}.
+        kind = "invalid_request_error" if error.status_code < 500 else "server_error"
+        body = {"error": {"message": str(error), "type": kind, "param": None, "code": None}}
+    else:
+        body = error_body(error)
+    return error.status_code, json.dumps(body, ensure_ascii=False).encode()
+
+
 def _add_error_handlers(app: FastAPI) -> None:
+    """Errors the routes raise on purpose; anything else is answered by ErrorMiddleware."""
+
     def respond(request: Request, error: HaimaError) -> Response:
-        if request.url.path.startswith("/v1/"):
-            # OpenAI's clients read {"error": {"message": ...}}.
-            kind = "invalid_request_error" if error.status_code < 500 else "server_error"
-            body: dict[str, Any] = {
-                "error": {"message": str(error), "type": kind, "param": None, "code": None}
-            }
-            return json_response(body, error.status_code)
-        return json_response(error_body(error), error.status_code)
+        status, body = error_answer(request.url.path, error)
+        return Response(body, status_code=status, media_type="application/json")
 
     @app.exception_handler(HaimaError)
     async def haima_error(request: Request, exc: HaimaError) -> Response:
@@ -131,11 +149,6 @@ def _add_error_handlers(app: FastAPI) -> None:
             error = HaimaError(str(exc.detail))
             error.status_code = exc.status_code
         return respond(request, error)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error in %s %s", request.method, request.url.path)
-        return respond(request, HaimaError(f"internal error: {type(exc).__name__}: {exc}"))
 
 
 def config_to_environment(config: ServerConfig) -> str:

@@ -1,4 +1,5 @@
-"""ASGI middleware: API-key auth, the request size limit, access logs and metrics.
+"""ASGI middleware: API-key auth, the request size limit, request deadlines, errors as
+answers, access logs and metrics.
 
 Plain ASGI rather than Starlette's BaseHTTPMiddleware: it adds no task per request and can
 stop reading a body that is over the limit.
@@ -15,6 +16,7 @@ from typing import Any
 
 from haima.backends.wire import API_PREFIX, error_body
 from haima.errors import AuthorizationError, HaimaError, PayloadTooLargeError
+from haima.server.http_io import request_deadline
 from haima.server.metrics import Metrics
 
 Scope = MutableMapping[str, Any]
@@ -24,6 +26,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 access_log = logging.getLogger("haima.access")
+log = logging.getLogger("haima.server")
 
 #: Routes open without a key, so that load balancers can probe a locked server.
 OPEN_PATHS = frozenset({f"{API_PREFIX}/heartbeat"})
@@ -170,3 +173,62 @@ class ObserveMiddleware:
                         }
                     )
                 )
+
+
+class DeadlineMiddleware:
+    """Gives each request its deadline, `seconds` from its start (see http_io.blocking)."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request_deadline.set((time.monotonic() + self.seconds, self.seconds))
+        await self.app(scope, receive, send)
+
+
+class ErrorMiddleware:
+    """Answers any exception that escaped the routes' handlers with a 500 naming it.
+
+    Starlette's own last-resort handler re-raises after answering, and uvicorn then
+    closes the connection: a keep-alive client lost its next request to "connection reset
+    by peer". Here the exception ends with the answer, and the connection stays usable.
+    """
+
+    def __init__(
+        self, app: ASGIApp, render: Callable[[str, HaimaError], tuple[int, bytes]]
+    ) -> None:
+        self.app = app
+        self.render = render
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.exception("unexpected error in %s %s", scope["method"], scope["path"])
+            if started:
+                raise  # half an answer is out: only closing the connection can end it
+            error = HaimaError(f"internal error: {type(exc).__name__}: {exc}")
+            status, body = self.render(scope["path"], error)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})

@@ -1,20 +1,16 @@
 """Chroma's REST API v2 over the local engine: the routes Chroma's clients call, which are
 also the routes Haima's own `HttpClient` calls.
 
-Bodies are parsed as plain JSON and checked by Haima's validation (the same code and the
-same messages as the embedded client) rather than by pydantic models: embedding payloads
-are large, and one set of rules should say what is valid.
+Bodies are read by `http_io.read_json` and checked by Haima's validation (see there why).
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 import haima
 from haima import validation
@@ -27,6 +23,7 @@ from haima.backends.wire import (
 from haima.client import default_embedding_function, new_collection_settings
 from haima.collection import Collection
 from haima.errors import InvalidArgumentError
+from haima.server.http_io import blocking, json_response, read_json
 from haima.server.state import ServerState
 
 T = TypeVar("T")
@@ -36,31 +33,6 @@ CHROMA_API_VERSION = "1.0.0"
 
 COLLECTIONS = "/tenants/{tenant}/databases/{database}/collections"
 RECORDS = COLLECTIONS + "/{collection_id}"
-
-
-def json_response(content: Any, status_code: int = 200) -> Response:
-    body = json.dumps(content, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return Response(body.encode(), status_code=status_code, media_type="application/json")
-
-
-async def read_json(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidArgumentError(f"request body: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise InvalidArgumentError(
-            f"request body: expected a JSON object, got {type(data).__name__}"
-        )
-    return data
-
-
-async def blocking(fn: Callable[[], T]) -> T:
-    """Engine calls block (SQLite, FAISS): run them off the event loop."""
-    return await run_in_threadpool(fn)
 
 
 def _state(request: Request) -> ServerState:
@@ -177,10 +149,12 @@ def build_router() -> APIRouter:
 
     @router.get("/tenants/{tenant}/databases")
     async def list_databases(
-        request: Request, tenant: str, limit: int | None = None, offset: int = 0
+        request: Request, tenant: str, limit: int | None = None, offset: int | None = None
     ) -> Response:
+        lim = validation.non_negative_int(limit, "limit")
+        off = validation.non_negative_int(offset, "offset") or 0
         names = await blocking(lambda: _state(request).backend.list_databases(tenant))
-        names = names[offset : None if limit is None else offset + limit]
+        names = names[off : None if lim is None else off + lim]
         return json_response([_database_json(tenant, n) for n in names])
 
     @router.get("/tenants/{tenant}/databases/{database}")

@@ -14,13 +14,14 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Request, Response
 
+from haima import validation
 from haima.backends.wire import encode_vectors
 from haima.embeddings import EmbeddingFunction, embed_documents
 from haima.errors import InvalidArgumentError, NotFoundError
-from haima.server.routes_chroma import blocking, json_response, read_json
+from haima.server.http_io import blocking, json_response, read_json
 
-#: Each input may be at most this long; longer text is the caller's to split.
-MAX_INPUT_CHARS = 100_000
+#: Inputs per request. A long input is cut to the model's window, as in add and query
+#: (`BaseEmbeddingFunction.max_input_chars`).
 MAX_INPUTS = 2048
 
 
@@ -107,8 +108,7 @@ def _inputs(value: Any) -> list[str]:
     if len(texts) > MAX_INPUTS:
         raise InvalidArgumentError(f"input: at most {MAX_INPUTS} texts per request")
     for i, text in enumerate(texts):
-        if len(text) > MAX_INPUT_CHARS:
-            raise InvalidArgumentError(f"input[{i}]: longer than {MAX_INPUT_CHARS} characters")
+        validation.text(text, f"input[{i}]")
     return texts
 
 

@@ -32,6 +32,8 @@ class ServerConfig:
     preload_embeddings: bool = True
     #: `Settings.filter_view_after`: queries with one filter before it gets a view.
     filter_view_after: int = 3
+    #: Seconds a request may take before it is stopped and answered 504 (0: no limit).
+    request_timeout: float = 120.0
 
 
 class ServerState:

@@ -93,10 +93,13 @@ class KeywordIndex:
 def match_expression(terms: Sequence[str]) -> str | None:
     """An FTS5 query that ORs the terms, each one a quoted string, so that nothing a
     user types is read as FTS5 syntax (AND, NEAR, *, ^, column filters, parentheses).
-    A quoted term of several tokens ("XJ-9000-B" → xj 9000 b) is a phrase."""
-    if not terms:
+    A quoted term of several tokens ("XJ-9000-B" → xj 9000 b) is a phrase. FTS5's
+    query parser ends a string at a NUL, and a NUL separates words anyway: it becomes a
+    space."""
+    quoted = [term.replace("\x00", " ").strip().replace('"', '""') for term in terms]
+    if not any(quoted):
         return None
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+    return " OR ".join(f'"{term}"' for term in quoted if term)
 
 
 def table_name(collection_id: str) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from haima import deadline
 from haima.errors import NotFoundError, UniqueConstraintError
 from haima.filters import register_sql_functions
 from haima.storage import keyword
@@ -161,6 +162,9 @@ class Store:
             target, isolation_level=None, check_same_thread=False, timeout=60.0
         )
         register_sql_functions(self.conn)
+        # A statement of a request past its deadline stops ("interrupted") and its
+        # transaction rolls back; see haima/deadline.py.
+        self.conn.set_progress_handler(deadline.expired, _DEADLINE_CHECK_STEPS)
         self._commits: CommitWatch | None = None
         if self._is_new():
             # Both must precede the first write (switching to WAL writes the header).
@@ -784,8 +788,14 @@ class Store:
         where = ["r.collection_id = ?"]
         args: list[Any] = [collection_id]
         if ids is not None:
-            where.append("r.id IN (SELECT value FROM json_each(?))")
-            args.append(json.dumps(list(ids)))
+            # Ids are looked up as bound parameters, never through `json_each`, which
+            # cuts a string at a NUL (then "victim\x00x" would name "victim"); the rids
+            # found are integers, which JSON carries exactly.
+            rids = self._rids_of_ids(collection_id, ids)
+            if not rids:
+                return []
+            where.append("r.rid IN (SELECT value FROM json_each(?))")
+            args.append(json.dumps(rids))
         if condition:
             where.append(f"({condition})")
             args.extend(params)
@@ -796,6 +806,23 @@ class Store:
         args.extend([-1 if limit is None else limit, offset or 0])
         with self.lock:
             return self.conn.execute(sql, args).fetchall()
+
+    def _rids_of_ids(self, collection_id: str, ids: Sequence[str]) -> list[int]:
+        rids: list[int] = []
+        with self.lock:
+            for part, marks in _in_chunks(ids):
+                rids.extend(
+                    rid
+                    for (rid,) in self.conn.execute(
+                        f"SELECT rid FROM records WHERE collection_id = ? AND id IN ({marks})",
+                        (collection_id, *part),
+                    )
+                )
+        return rids
+
+
+#: SQLite virtual machine steps between deadline checks (about 0.1-0.5 ms of work).
+_DEADLINE_CHECK_STEPS = 20_000
 
 
 def _in_chunks(values: Sequence[Any]) -> Iterator[tuple[list[Any], str]]:
