@@ -57,7 +57,7 @@ class HttpBackend:
     # -- transport ------------------------------------------------------------------------
 
     def _request(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
-        content = None if body is None else json.dumps(body, ensure_ascii=False).encode()
+        content = None if body is None else _encoded(body)
         query = {k: v for k, v in params.items() if v is not None}
         try:
             response = self._http.request(
@@ -321,3 +321,12 @@ def _haima_form(configuration: dict[str, Any]) -> dict[str, Any]:
     if "keyword" in configuration:
         form["keyword"] = configuration["keyword"]
     return form
+
+
+def _encoded(body: Any) -> bytes:
+    """The body as UTF-8 JSON. A lone surrogate cannot be UTF-8: it travels as a JSON
+    escape instead, so that the server refuses it with the message naming its field."""
+    try:
+        return json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(body).encode()

@@ -94,12 +94,12 @@ def match_expression(terms: Sequence[str]) -> str | None:
     """An FTS5 query that ORs the terms, each one a quoted string, so that nothing a
     user types is read as FTS5 syntax (AND, NEAR, *, ^, column filters, parentheses).
     A quoted term of several tokens ("XJ-9000-B" → xj 9000 b) is a phrase. FTS5's
-    query parser ends a string at a NUL, and a NUL separates words anyway: it becomes a
-    space."""
-    quoted = [term.replace("\x00", " ").strip().replace('"', '""') for term in terms]
-    if not any(quoted):
+    query parser ends a string at a NUL: a NUL separates terms."""
+    parts = [part.strip() for term in terms for part in term.split("\x00")]
+    quoted = [part.replace('"', '""') for part in parts if part]
+    if not quoted:
         return None
-    return " OR ".join(f'"{term}"' for term in quoted if term)
+    return " OR ".join(f'"{term}"' for term in quoted)
 
 
 def table_name(collection_id: str) -> str:
