@@ -30,8 +30,8 @@ class Settings:
     #: those vectors (a *filtered view*, built in the background; see
     #: docs/architecture.md §6). 0: never.
     filter_view_after: int = 3
-    #: MiB the cache of filter plans and filtered views may hold. None: as much as the
-    #: vectors of the open collections take, between 16 and 256 MiB.
+    #: MiB the cache of filter plans and filtered views may hold. None: twice what the
+    #: vectors of the open collections take, between 32 and 256 MiB.
     plan_cache_mb: float | None = None
 
     def __post_init__(self) -> None:

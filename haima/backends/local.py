@@ -71,8 +71,9 @@ from haima.validation import merged_metadata
 log = logging.getLogger("haima")
 
 #: Filter plans kept per backend, bounded by bytes (exact-scan plans hold vectors): by
-#: default as many bytes as the open collections' vectors, within these bounds.
-PLAN_CACHE_FLOOR = 16 * 1024 * 1024
+#: default twice the open collections' vectors (a view of half of them fits), within
+#: these bounds.
+PLAN_CACHE_FLOOR = 32 * 1024 * 1024
 PLAN_CACHE_CEILING = 256 * 1024 * 1024
 
 #: Filters are resolved from the metadata index alone (`filters.rid_select`) when the
@@ -903,13 +904,13 @@ class LocalBackend:
         return plans
 
     def _plan_budget(self) -> int:
-        """Bytes the plan cache may hold: the setting, or the open collections' vectors'
-        size within the floor and the ceiling (a cache larger than the data it serves
-        buys little)."""
+        """Bytes the plan cache may hold: the setting, or twice the open collections'
+        vectors within the floor and the ceiling (a cache much larger than the data it
+        serves buys little)."""
         if self.settings.plan_cache_mb is not None:
             return int(self.settings.plan_cache_mb * 1024 * 1024)
         data = sum(s.index.live_count * s.index.dim * 4 for s in self._slots.values())
-        return min(PLAN_CACHE_CEILING, max(PLAN_CACHE_FLOOR, data))
+        return min(PLAN_CACHE_CEILING, max(PLAN_CACHE_FLOOR, 2 * data))
 
     def _matching_rids(self, collection_id: str, index: CollectionIndex, filt: Filter) -> Rids:
         """The rids of the collection's records that match `filt` (the plan's first step)."""

@@ -92,7 +92,7 @@ class PlanCache:
         entry.uses += 1
         if entry.uses == self.view_after:
             for plan in entry.plans:
-                if plan.wants_view and plan.view_nbytes <= self.budget // 4:
+                if plan.wants_view and plan.view_nbytes <= self.budget // 2:
                     self._requests.append(ViewRequest(key, version, plan))
         return entry.plans
 
