@@ -167,7 +167,7 @@ class Collection:
         offset: int | None = None,
         include: Include = DEFAULT_GET_INCLUDE,
     ) -> GetResult:
-        """Records by id and/or filter, in insertion order (or the order of `ids`)."""
+        """Records by id and/or filter, in the order they were first stored (as Chroma)."""
         return self._backend.get(
             self.id,
             validation.ids(ids) if ids is not None else None,
@@ -190,8 +190,10 @@ class Collection:
         where_document: WhereDocument | None = None,
         include: Include = DEFAULT_QUERY_INCLUDE,
         mode: QueryMode = "vector",
+        ids: str | Sequence[str] | None = None,
     ) -> QueryResult:
-        """The `n_results` best records for each query (fewer if fewer match).
+        """The `n_results` best records for each query (fewer if fewer match); with `ids`,
+        among those records only (as Chroma's `query(ids=...)`; combines with filters).
 
         `mode="vector"` ranks by embedding distance (give query_embeddings or
         query_texts); "keyword" by BM25 over the documents' words (query_texts); "hybrid"
@@ -205,9 +207,12 @@ class Collection:
             )
         n = validation.positive_int(n_results, "n_results")
         fields = validation.include(include, allowed_distances=True)
+        among = None if ids is None else validation.ids(ids)
         if mode == "vector":
             queries = self._vector_query(query_embeddings, query_texts)
-            return self._backend.query(self.id, queries, n, where, where_document, fields)
+            return self._backend.query(
+                self.id, queries, n, where, where_document, fields, ids=among
+            )
         texts = self._text_query(query_texts, mode)
         if mode == "keyword" and query_embeddings is not None:
             raise InvalidArgumentError(
@@ -216,7 +221,15 @@ class Collection:
             )
         vectors = self._hybrid_vectors(query_embeddings, texts) if mode == "hybrid" else None
         return self._backend.query(
-            self.id, vectors, n, where, where_document, fields, query_texts=texts, mode=mode
+            self.id,
+            vectors,
+            n,
+            where,
+            where_document,
+            fields,
+            query_texts=texts,
+            mode=mode,
+            ids=among,
         )
 
     def _hybrid_vectors(self, query_embeddings: Embeddings | None, texts: list[str]) -> Vectors:

@@ -66,6 +66,7 @@ __all__ = [
     "DocRegex",
     "Exists",
     "Filter",
+    "IdIn",
     "InSet",
     "ListContains",
     "Not",
@@ -202,8 +203,16 @@ class DocRegex:
     negate: bool = False
 
 
+@dataclass(frozen=True)
+class IdIn:
+    """The record's id is one of `ids`: `query(ids=...)` restricts a search with it. Not
+    part of the `where` language (Chroma's neither), so no parser builds it."""
+
+    ids: tuple[str, ...]
+
+
 Filter: TypeAlias = (
-    Compare | InSet | ListContains | Exists | And | Or | Not | DocContains | DocRegex
+    Compare | InSet | ListContains | Exists | And | Or | Not | DocContains | DocRegex | IdIn
 )
 
 
@@ -526,15 +535,22 @@ def _document_match(node: DocContains | DocRegex, document: str | None) -> bool:
     return found != node.negate
 
 
-def matches(node: Filter, metadata: Mapping[str, Any] | None, document: str | None) -> bool:
+def matches(
+    node: Filter,
+    metadata: Mapping[str, Any] | None,
+    document: str | None,
+    record_id: str | None = None,
+) -> bool:
     """Whether a record passes `node`: the reference semantics, in pure Python."""
     md: Mapping[str, Any] = metadata or {}
     if isinstance(node, And):
-        return all(matches(child, md, document) for child in node.children)
+        return all(matches(child, md, document, record_id) for child in node.children)
     if isinstance(node, Or):
-        return any(matches(child, md, document) for child in node.children)
+        return any(matches(child, md, document, record_id) for child in node.children)
     if isinstance(node, Not):
-        return not matches(node.child, md, document)
+        return not matches(node.child, md, document, record_id)
+    if isinstance(node, IdIn):
+        return record_id in node.ids
     if isinstance(node, (DocContains, DocRegex)):
         return _document_match(node, document)
     if isinstance(node, Exists):
@@ -805,6 +821,11 @@ def _sql(node: Filter) -> _Sql:
         return _sql_lookup(node)
     if isinstance(node, DocContains):
         return _sql_doc_contains(node)
+    if isinstance(node, IdIn):
+        # Bound one by one: an id is an exact string (see `_inline_only`).
+        if not node.ids:
+            return "0", []
+        return f"r.id IN ({', '.join('?' * len(node.ids))})", list(node.ids)
     return _sql_doc_regex(node)
 
 

@@ -262,12 +262,34 @@ def test_upsert_adds_new_and_updates_existing(client: haima.Client) -> None:
     assert set(col.query(query_embeddings=vectors[2], n_results=2)["ids"][0]) == {"id1", "id2"}
 
 
-def test_add_existing_id_is_rejected_whole(client: haima.Client) -> None:
+def test_add_skips_stored_ids_as_chroma_does(client: haima.Client) -> None:
+    """Chroma's rule: `add` of an id already stored leaves that record as it is (no error,
+    no replacement) and adds the others; ids repeated within one call are an error."""
     col = _collection(client)
     vectors = _fill(col, 3)
-    with pytest.raises(haima.DuplicateIDError, match="id1"):
-        col.add(ids=["brand-new", "id1"], embeddings=vectors[:2])
-    assert col.count() == 3 and col.get(ids=["brand-new"])["ids"] == []
+    fresh = random_vectors(2, DIM, seed=99)
+    before = col.get(ids=["id1"], include=["documents", "metadatas", "embeddings"])
+    col.add(
+        ids=["brand-new", "id1"],
+        embeddings=fresh,
+        documents=["new doc", "would replace"],
+        metadatas=[{"k": "new"}, {"k": "would replace"}],
+    )
+    assert col.count() == 4
+    after = col.get(ids=["id1"], include=["documents", "metadatas", "embeddings"])
+    assert after["documents"] == before["documents"]
+    assert after["metadatas"] == before["metadatas"]
+    assert np.array_equal(after["embeddings"], before["embeddings"])
+    assert col.get(ids=["brand-new"], include=["documents"])["documents"] == ["new doc"]
+    assert col.query(query_embeddings=fresh[0], n_results=1)["ids"] == [["brand-new"]]
+    assert col.query(query_embeddings=vectors[1], n_results=1)["ids"] == [["id1"]]  # kept
+    col.add(ids=["id0", "id2"], embeddings=vectors[:2])  # all stored: nothing happens
+    assert col.count() == 4
+    with pytest.raises(haima.DimensionMismatchError):  # skipped or not, the shape counts
+        col.add(ids=["id0"], embeddings=[[1.0, 2.0, 3.0]])
+    with pytest.raises(haima.DuplicateIDError, match="x"):
+        col.add(ids=["x", "x"], embeddings=vectors[:2])
+    assert col.count() == 4
 
 
 def test_delete_by_ids_where_and_document(client: haima.Client) -> None:
@@ -389,3 +411,29 @@ def test_collection_outlives_an_unreferenced_client(
     gc.collect()
     col.upsert(ids=["a"], embeddings=[[1.0, 0.0]])
     assert col.query(query_embeddings=[[1.0, 0.0]], n_results=1)["ids"] == [["a"]]
+
+
+def test_get_answers_in_storage_order_whatever_the_ids_order(client: haima.Client) -> None:
+    """As Chroma: records come in the order they were first stored, so that `limit` and
+    `offset` page through one order with or without `ids` and filters."""
+    col = _collection(client)
+    _fill(col, 12)
+    asked = [f"id{i}" for i in (11, 3, 7, 0)]
+    assert col.get(ids=asked)["ids"] == ["id0", "id3", "id7", "id11"]
+    paged = col.get(ids=asked, limit=2, offset=1)["ids"]
+    assert paged == ["id3", "id7"]
+    by_filter = col.get(where={"parity": "odd"}, limit=3, offset=2)["ids"]
+    assert by_filter == ["id5", "id7", "id9"]
+
+
+def test_query_restricted_to_ids(client: haima.Client) -> None:
+    col = _collection(client)
+    vectors = _fill(col, 20)
+    among = ["id3", "id8", "id13"]
+    found = col.query(query_embeddings=vectors[8], n_results=5, ids=among)
+    assert found["ids"][0][0] == "id8"
+    assert set(found["ids"][0]) == set(among)  # only those, however near the others are
+    near = col.query(query_embeddings=vectors[8], n_results=5, ids=among, where={"i": {"$gt": 5}})
+    assert set(near["ids"][0]) == {"id8", "id13"}
+    assert col.query(query_embeddings=vectors[8], n_results=3, ids=["nope"])["ids"] == [[]]
+    assert col.query(query_embeddings=vectors[8], n_results=3, ids=[])["ids"] == [[]]

@@ -364,10 +364,10 @@ def test_big_batches_are_indexed_whole(client: haima.Client) -> None:
 
 def test_failed_write_leaves_the_index_untouched(client: haima.Client) -> None:
     col = library(client)
-    with pytest.raises(haima.DuplicateIDError):
+    with pytest.raises(haima.DimensionMismatchError):  # refused inside the transaction
         col.add(
             ids=["fresh", "robot"],
-            embeddings=np.stack([unit(6), unit(7)]),
+            embeddings=np.ones((2, 3), np.float32),
             documents=["北京烤鸭", "replaced"],
         )
     assert ids_of(col, "北京") == ["capital"]

@@ -175,15 +175,10 @@ class CollectionMachine(RuleBasedStateMachine):
         vecs = [data.draw(vectors) for _ in ids]
         docs = [data.draw(documents) for _ in ids]
         mds = [data.draw(metadata_in) for _ in ids]
-        if any(i in self.model for i in ids):
-            before = self.col.count()
-            with pytest.raises(haima.DuplicateIDError):
-                self.col.add(ids=ids, embeddings=np.stack(vecs), documents=docs, metadatas=mds)
-            assert self.col.count() == before  # nothing of the batch was written
-            return
         self.col.add(ids=ids, embeddings=np.stack(vecs), documents=docs, metadatas=mds)
         for i, v, d, m in zip(ids, vecs, docs, mds, strict=True):
-            self._put(i, (v, d, m or None), new_vector=True)
+            if i not in self.model:  # Chroma's rule: a stored id is skipped, not replaced
+                self._put(i, (v, d, m or None), new_vector=True)
 
     @rule(data=st.data(), with_docs=st.booleans(), with_mds=st.booleans())
     def upsert(self, data: st.DataObject, with_docs: bool, with_mds: bool) -> None:

@@ -144,8 +144,10 @@ class Backend(Protocol):
         include: Sequence[IncludeField],
         query_texts: list[str] | None = None,
         mode: QueryMode = "vector",
+        ids: list[str] | None = None,
     ) -> QueryResult:
-        """The best `n_results` records per query (fewer if fewer match), best first.
+        """The best `n_results` records per query (fewer if fewer match), best first,
+        among the records named by `ids` when given (Chroma 1.x's `query(ids=...)`).
 
         - "vector": `query_embeddings` (one row per query); `query_texts` None.
         - "keyword": `query_texts`; `query_embeddings` None. Needs the collection's keyword

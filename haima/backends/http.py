@@ -290,8 +290,10 @@ class HttpBackend:
         include: Sequence[IncludeField],
         query_texts: list[str] | None = None,
         mode: QueryMode = "vector",
+        ids: list[str] | None = None,
     ) -> QueryResult:
         body = {
+            "ids": ids,
             "query_embeddings": None
             if query_embeddings is None
             else encode_vectors(query_embeddings),

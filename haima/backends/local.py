@@ -31,13 +31,14 @@ from haima.backends.base import CollectionModel, QueryMode
 from haima.config import CollectionConfiguration
 from haima.errors import (
     DimensionMismatchError,
-    DuplicateIDError,
     InvalidArgumentError,
     NotFoundError,
     ResetNotAllowedError,
 )
 from haima.filters import (
+    And,
     Filter,
+    IdIn,
     combine,
     parse_where,
     parse_where_document,
@@ -326,14 +327,21 @@ class LocalBackend:
             row = self._load_before_write(collection_id)
             early = self._segment_early(row, docs)
             with self.store.transaction() as conn:
-                seq = self._begin_write(conn, collection_id, embeddings)
                 existing = self.store.existing(conn, collection_id, ids)
                 if existing:
-                    shown = ", ".join(repr(i) for i in list(existing)[:5])
-                    raise DuplicateIDError(
-                        f"ids: {len(existing)} already exist in the collection ({shown}); "
-                        "use upsert() to replace records"
-                    )
+                    # Chroma's rule: an id already stored is skipped, not replaced and not
+                    # an error (see docs/architecture.md §3, "add of a stored id").
+                    keep = [i for i, record_id in enumerate(ids) if record_id not in existing]
+                    self._check_dimension(conn, collection_id, embeddings)
+                    if not keep:
+                        return
+                    ids = [ids[i] for i in keep]
+                    docs = [docs[i] for i in keep]
+                    mds = [mds[i] for i in keep]
+                    embeddings = embeddings[keep]
+                    count = len(ids)
+                    early = None  # segmented for the whole batch: the index segments again
+                seq = self._begin_write(conn, collection_id, embeddings)
                 rids = self.store.allocate_rids(conn, count)
                 keyword_index = self.store.keyword_index(conn, collection_id)
                 self.store.insert_records(
@@ -527,15 +535,21 @@ class LocalBackend:
         return text.SegmentedLater(documents)
 
     def _begin_write(self, conn: Any, collection_id: str, embeddings: Vectors | None) -> int:
-        dimension, _ = self.store.collection_state(conn, collection_id)
-        if embeddings is not None and len(embeddings):
-            if dimension is None:
-                self.store.set_dimension(conn, collection_id, int(embeddings.shape[1]))
-            elif embeddings.shape[1] != dimension:
-                raise DimensionMismatchError(
-                    f"embeddings: expected dimension {dimension}, got {embeddings.shape[1]}"
-                )
+        dimension = self._check_dimension(conn, collection_id, embeddings)
+        if dimension is None and embeddings is not None and len(embeddings):
+            self.store.set_dimension(conn, collection_id, int(embeddings.shape[1]))
         return self.store.next_seq(conn, collection_id)
+
+    def _check_dimension(
+        self, conn: Any, collection_id: str, embeddings: Vectors | None
+    ) -> int | None:
+        """The collection's dimension (None: not set yet); embeddings of another one are
+        refused."""
+        dimension, _ = self.store.collection_state(conn, collection_id)
+        given = None if embeddings is None or not len(embeddings) else embeddings.shape[1]
+        if dimension is not None and given is not None and given != dimension:
+            raise DimensionMismatchError(f"embeddings: expected dimension {dimension}, got {given}")
+        return dimension
 
     def _after_write(
         self,
@@ -596,10 +610,8 @@ class LocalBackend:
             offset=offset,
             with_embeddings=with_embeddings,
         )
-        if ids is not None:
-            # Answer in the order the ids were asked for.
-            position = {record_id: i for i, record_id in enumerate(ids)}
-            rows.sort(key=lambda r: position[r[1]])
+        # Records come in the order they were first stored, with or without `ids`, as in
+        # Chroma: `limit` and `offset` page through that one order.
         return GetResult(
             ids=[r[1] for r in rows],
             embeddings=vectors_from_blobs([r[4] for r in rows], row.dimension or 0)
@@ -622,8 +634,11 @@ class LocalBackend:
         include: Sequence[IncludeField],
         query_texts: list[str] | None = None,
         mode: QueryMode = "vector",
+        ids: list[str] | None = None,
     ) -> QueryResult:
         filt = _parse_filters(where, where_document)
+        if ids is not None:
+            filt = combine(IdIn(tuple(ids)), filt)
         search = _Search(mode, query_embeddings, query_texts, n_results, filt)
         # A record found by the search may be deleted by another process before its row
         # is read: search again (twice), then answer with what could be read.
@@ -897,6 +912,8 @@ class LocalBackend:
             matches = self._matching_rids(collection_id, index, filt)
             row = self.store.get_collection_by_id(collection_id)
             plans = index.plan(matches, self._loader(row))
+            if _names_ids(filt):
+                return plans  # `query(ids=...)` names records for one query: not cached
             self._plans.resize(self._plan_budget())
             self._plans.put(key, index.version, plans)
         if self._plans.has_requests:  # a view is wanted: the indexer hands it to the builder
@@ -1165,6 +1182,13 @@ def _padded(rows: list[list[tuple[int, float]]]) -> tuple[npt.NDArray[np.float32
             rids[i, : len(hits)] = [rid for rid, _ in hits]
             distances[i, : len(hits)] = [d for _, d in hits]
     return distances, rids
+
+
+def _names_ids(filt: Filter) -> bool:
+    """Whether `filt` holds an `IdIn` (`combine` puts it at the top level)."""
+    return isinstance(filt, IdIn) or (
+        isinstance(filt, And) and any(isinstance(c, IdIn) for c in filt.children)
+    )
 
 
 def _parse_filters(where: Where | None, where_document: WhereDocument | None) -> Filter | None:

@@ -300,10 +300,6 @@ def _get(collection: Collection, body: dict[str, Any]) -> Any:
 
 def _query(collection: Collection, body: dict[str, Any]) -> Any:
     base64_out = _wants_base64(body)
-    if body.get("ids") is not None:
-        raise InvalidArgumentError(
-            "ids: restricting a query to given ids is not supported; use a where filter"
-        )
     embeddings = body.get("query_embeddings")
     texts = body.get("query_texts")
     include = body.get("include")
@@ -319,6 +315,7 @@ def _query(collection: Collection, body: dict[str, Any]) -> Any:
         where=body.get("where"),
         where_document=body.get("where_document"),
         include=["documents", "metadatas", "distances"] if include is None else include,
+        ids=body.get("ids"),
         **options,
     )
     return query_result_to_json(result, base64_out)

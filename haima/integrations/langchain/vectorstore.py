@@ -229,15 +229,17 @@ class HaimaVectorStore(VectorStore):
         if not ids:
             return []
         found = self._collection.get(ids=list(dict.fromkeys(ids)))
-        return [
-            _document(record_id, text, md)
+        documents = {
+            record_id: _document(record_id, text, md)
             for record_id, text, md in zip(
                 found["ids"],
                 found["documents"] or [None] * len(found["ids"]),
                 found["metadatas"] or [None] * len(found["ids"]),
                 strict=True,
             )
-        ]
+        }
+        # The collection answers in storage order; LangChain's contract is the order asked.
+        return [documents[i] for i in dict.fromkeys(ids) if i in documents]
 
     def similarity_search(
         self,
