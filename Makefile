@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
+SUITE_VENV := .venv-chroma-suite
+SUITE_STAMP := $(SUITE_VENV)/.installed
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test lint typecheck bench clean chroma-suite
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,11 +42,24 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy haima
 
-test: lint typecheck
+test: lint typecheck $(SUITE_STAMP)
 	$(BIN)/python -m pytest -q
+	$(BIN)/python tests/chroma_suite/run.py --suite-python $(SUITE_VENV)/bin/python
+
+# Chroma's own property suite against `haima run`, in its own environment (its conftest
+# needs pytest < 9). `make test` runs a small profile; this one the larger.
+
+$(SUITE_STAMP): tests/chroma_suite/requirements.txt
+	$(PYTHON) -m venv $(SUITE_VENV)
+	$(SUITE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SUITE_VENV)/bin/python -m pip install --quiet -r tests/chroma_suite/requirements.txt
+	touch $(SUITE_STAMP)
+
+chroma-suite: $(STAMP) $(SUITE_STAMP)
+	$(BIN)/python tests/chroma_suite/run.py --suite-python $(SUITE_VENV)/bin/python --full
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/core.py
 
 clean:
-	rm -rf $(VENV) haima_data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SUITE_VENV) haima_data .pytest_cache .mypy_cache .ruff_cache
