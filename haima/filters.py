@@ -1,8 +1,9 @@
 """The filter language: Chroma-compatible `where` and `where_document`.
 
 A filter is parsed once into a small AST of frozen, hashable dataclasses (usable as cache
-keys), compiled to SQL over the store's indexed tables by `to_sql`, and evaluated in pure
-Python by `matches`, the reference the SQL is tested against.
+keys) and evaluated in pure Python by `matches`, the reference the compilers are tested
+against. The language knows no target: `storage/filter_sql.py` compiles it to SQL over
+the store's tables, from the normal form `normalized` gives.
 
 `where` (metadata)::
 
@@ -46,9 +47,7 @@ e.g. ``where.$and[1].year: `$gte` needs a number, got str``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -73,11 +72,12 @@ __all__ = [
     "Or",
     "Scalar",
     "combine",
+    "compiled_regex",
+    "count_conditions",
     "matches",
+    "normalized",
     "parse_where",
     "parse_where_document",
-    "register_sql_functions",
-    "to_sql",
 ]
 
 Scalar: TypeAlias = str | int | float | bool
@@ -90,13 +90,9 @@ _COMPARE_OPS = ("$eq", "$ne", *_RANGE_OPS)
 _FIELD_OPS = (*_COMPARE_OPS, "$in", "$nin", "$contains", "$not_contains", "$exists")
 _LOGICAL_OPS = ("$and", "$or", "$not")
 _DOC_OPS = ("$contains", "$not_contains", "$regex", "$not_regex", "$and", "$or")
-_SQL_COMPARISON = {"$eq": "=", "$ne": "=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-#: Longer `$in` lists go to SQLite as one JSON parameter, since a statement takes at most
-#: 32766 parameters. Floats stay inline: SQLite's JSON parser may round them differently.
-_MAX_INLINE_VALUES = 256
 #: Deeper nesting of $and/$or/$not is refused: it is never meant, and SQLite's parser
-#: overflows its stack past about 75 nested groups (see `_normalized`, `_sql_junction`).
+#: overflows its stack past about 75 nested groups (see storage/filter_sql.py).
 _MAX_DEPTH = 32
 #: Leaves of one filter, after equalities are folded into `$in`s (see `_folded`).
 MAX_CONDITIONS = 4096
@@ -313,7 +309,7 @@ def parse_where(where: Mapping[str, Any] | None, field: str = "where") -> Filter
 
 
 def _within_limits(node: Filter, field: str) -> Filter:
-    conditions = _leaves(_normalized(node))
+    conditions = count_conditions(normalized(node))
     if conditions > MAX_CONDITIONS:
         raise _error(
             field,
@@ -475,7 +471,7 @@ def _doc_pattern(arg: Any, path: str, op: str) -> str:
     if len(pattern) > _MAX_PATTERN_LENGTH:
         raise _error(path, f"`{op}` patterns are at most {_MAX_PATTERN_LENGTH} characters")
     try:
-        _compiled(pattern)
+        compiled_regex(pattern)
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
         raise _error(path, f"`{op}` is not a valid RE2 regular expression: {reason}") from None
@@ -531,7 +527,7 @@ def _document_match(node: DocContains | DocRegex, document: str | None) -> bool:
     elif isinstance(node, DocContains):
         found = node.text in document
     else:
-        found = _compiled(node.pattern).search(document) is not None
+        found = compiled_regex(node.pattern).search(document) is not None
     return found != node.negate
 
 
@@ -564,86 +560,26 @@ def matches(
 
 
 # --------------------------------------------------------------------------------------
-# SQL. Each expression is over `records r` and is always 0 or 1 (never NULL), so that
-# NOT is the exact complement; negations are NOT of the positive form.
-
-_Sql = tuple[str, list[object]]
+# Normal form, shared by the compilers (storage/filter_sql.py; a Milvus one beside it):
+# negations pushed to the leaves, nested junctions flattened, equalities folded into `$in`.
 
 
-def _bind(value: Scalar) -> object:
-    """SQLite stores bools as 0/1 (kind 'b' keeps them apart from numbers)."""
-    return int(value) if isinstance(value, bool) else value
-
-
-def _negated(sql: str, negate: bool) -> str:
-    return f"NOT ({sql})" if negate else sql
-
-
-def _rids_where(condition: str) -> str:
-    return f"SELECT rid FROM metadata_index WHERE {condition}"
-
-
-@dataclasses.dataclass(frozen=True)
-class _Lookup:
-    """A metadata leaf as rows of `metadata_index`: the records whose rid is (or, when
-    `negate`, is not) among the rows matching `condition`."""
-
-    condition: str
-    params: list[object]
-    negate: bool
-
-
-def _lookup(node: Filter) -> _Lookup | None:
-    """The lookup a metadata leaf stands for; None for other nodes and for an empty
-    `$in`/`$nin`, which matches nothing (or everything) without a lookup."""
-    if isinstance(node, Compare):
-        cond = f"key = ? AND kind = ? AND value {_SQL_COMPARISON[node.op]} ? AND in_list = 0"
-        return _Lookup(cond, [node.key, node.kind, _bind(node.value)], node.op == "$ne")
-    if isinstance(node, InSet):
-        values = list(dict.fromkeys(_bind(v) for v in node.values))
-        if not values:
-            return None
-        params: list[object] = [node.key, node.kind]
-        if len(values) > _MAX_INLINE_VALUES and not any(_inline_only(v) for v in values):
-            members = "SELECT j.value FROM json_each(?) AS j"
-            params.append(json.dumps(values, ensure_ascii=False))
-        else:
-            members = ", ".join(["?"] * len(values))
-            params.extend(values)
-        cond = f"key = ? AND kind = ? AND value IN ({members}) AND in_list = 0"
-        return _Lookup(cond, params, node.negate)
-    if isinstance(node, ListContains):
-        cond = "key = ? AND kind = ? AND value = ? AND in_list = 1"
-        return _Lookup(cond, [node.key, node.kind, _bind(node.value)], node.negate)
-    if isinstance(node, Exists):
-        return _Lookup("key = ?", [node.key], not node.present)
-    return None
-
-
-def _inline_only(value: object) -> bool:
-    """Values that must be bound one by one, not sent in one JSON list: SQLite's JSON
-    parser may round floats differently, and `json_each` cuts a string at a NUL."""
-    return isinstance(value, float) or (isinstance(value, str) and "\x00" in value)
-
-
-def _sql_lookup(node: Compare | InSet | ListContains | Exists) -> _Sql:
-    found = _lookup(node)
-    if found is None:  # an empty $in matches nothing, an empty $nin everything
-        assert isinstance(node, InSet)
-        return ("1" if node.negate else "0"), []
-    return _negated(f"r.rid IN ({_rids_where(found.condition)})", found.negate), found.params
-
-
-def _sql_doc_contains(node: DocContains) -> _Sql:
-    # The store keeps no substring index (a trigram index cost more at ingestion than the
-    # scan costs at query time). instr() is a case-sensitive substring test of code points;
-    # instr(NULL, x) is NULL, hence COALESCE: a record without a document contains nothing.
-    return _negated("COALESCE(instr(r.document, ?), 0) > 0", node.negate), [node.text]
-
-
-def _sql_doc_regex(node: DocRegex) -> _Sql:
-    sql = "(r.document IS NOT NULL AND r.document REGEXP ?)"
-    return _negated(sql, node.negate), [node.pattern]
+def normalized(node: Filter, negate: bool = False) -> Filter:
+    """`node` (or its complement) with negations pushed to the leaves and nested `$and`s
+    and `$or`s flattened. SQLite's parser has a small fixed stack (`parser stack overflow`
+    at a few dozen nested parentheses), and user filters often nest `$not`s needlessly.
+    """
+    if isinstance(node, Not):
+        return normalized(node.child, not negate)
+    if isinstance(node, (And, Or)):
+        junction = (Or if isinstance(node, And) else And) if negate else type(node)
+        children: list[Filter] = []
+        for child in node.children:
+            part = normalized(child, negate)
+            children.extend(part.children if isinstance(part, junction) else [part])
+        children = _folded(children, negated=junction is And)
+        return children[0] if len(children) == 1 else junction(tuple(children))
+    return _negated_leaf(node) if negate else node
 
 
 def _negated_leaf(node: Filter) -> Filter:
@@ -655,24 +591,6 @@ def _negated_leaf(node: Filter) -> Filter:
     if isinstance(node, Exists):
         return Exists(node.key, not node.present)
     return Not(node)  # a range comparison: its complement also holds non-numbers
-
-
-def _normalized(node: Filter, negate: bool = False) -> Filter:
-    """`node` (or its complement) with negations pushed to the leaves and nested `$and`s
-    and `$or`s flattened. SQLite's parser has a small fixed stack (`parser stack overflow`
-    at a few dozen nested parentheses), and user filters often nest `$not`s needlessly.
-    """
-    if isinstance(node, Not):
-        return _normalized(node.child, not negate)
-    if isinstance(node, (And, Or)):
-        junction = (Or if isinstance(node, And) else And) if negate else type(node)
-        children: list[Filter] = []
-        for child in node.children:
-            part = _normalized(child, negate)
-            children.extend(part.children if isinstance(part, junction) else [part])
-        children = _folded(children, negated=junction is And)
-        return children[0] if len(children) == 1 else junction(tuple(children))
-    return _negated_leaf(node) if negate else node
 
 
 def _folded(children: list[Filter], negated: bool) -> list[Filter]:
@@ -706,127 +624,14 @@ def _folded(children: list[Filter], negated: bool) -> list[Filter]:
     return out
 
 
-def _depth(node: Filter) -> int:
+def count_conditions(node: Filter) -> int:
     if isinstance(node, (And, Or)):
-        return 1 + max((_depth(child) for child in node.children), default=0)
-    return 0
-
-
-def _sql_junction(children: tuple[Filter, ...], joiner: str, empty: str) -> _Sql:
-    """Children joined by AND/OR, the most deeply nested first: SQLite's parser needs about
-    three stack slots per group nested after a condition (`a AND (b OR (...))`) but one
-    per group nested before one (`((...) OR b) AND a`); the order does not change results.
-    """
-    if not children:
-        return empty, []
-    parts: list[str] = []
-    params: list[object] = []
-    for child in sorted(children, key=_depth, reverse=True):
-        sql, child_params = _sql(child)
-        parts.append(sql)
-        params.extend(child_params)
-    # SQLite builds `a OR b OR c …` as a chain as deep as it is long and refuses chains
-    # deeper than 1000; groups of groups keep a long junction a shallow tree.
-    while len(parts) > _GROUP:
-        parts = [
-            "(" + f" {joiner} ".join(parts[i : i + _GROUP]) + ")"
-            for i in range(0, len(parts), _GROUP)
-        ]
-    return "(" + f" {joiner} ".join(parts) + ")", params
-
-
-#: Terms per group of a long junction (see `_sql_junction`).
-_GROUP = 64
-
-
-def to_sql(node: Filter) -> tuple[str, list[object]]:
-    """A boolean SQL expression (0/1, never NULL) over `records r`, with `?` parameters.
-
-    Needs `register_sql_functions` on the connection for `$regex`. The expression does not
-    restrict the collection: add `r.collection_id = ?` beside it. Filters from the parsers
-    nest at most 32 levels, which SQLite's parser takes in any shape; a hand-built AST
-    nested much deeper may fail with `parser stack overflow`.
-    """
-    sql, params = _sql(_normalized(node))
-    if len(params) > MAX_SQL_PARAMETERS:
-        raise InvalidFilterError(
-            f"filter: holds {len(params)} values, more than the {MAX_SQL_PARAMETERS} that "
-            "fit one query; use fewer conditions or shorter `$in` lists"
-        )
-    return sql, params
-
-
-#: SQLite binds at most 32766 parameters per statement; a few are kept for the query around.
-MAX_SQL_PARAMETERS = 32_000
-
-
-def rid_select(node: Filter, low: int, high: int) -> tuple[str, list[object]] | None:
-    """A SELECT of the rids matching `node` read from `metadata_index` alone, for filters
-    built from positive metadata conditions joined by `$and` / `$or` (INTERSECT / UNION);
-    None for any other filter (negations, `$ne`, document conditions).
-
-    The rids are restricted to [low, high], not to a collection (the index holds every
-    collection's), so the caller intersects them with the collection's own. It spares the scan of every
-    record of the collection that `to_sql`'s expression needs: measured at 100k records,
-    a filter matching 1% answered in 0.7 ms instead of 30 ms, one matching 50% in 33 ms
-    instead of 107 ms.
-    """
-    normalized = _normalized(node)
-    if _leaves(normalized) > _MAX_SELECT_TERMS:
-        return None  # SQLite allows 500 terms in a compound SELECT
-    found = _rid_select(normalized)
-    if found is None:
-        return None
-    sql, params = found
-    return f"SELECT rid FROM ({sql}) WHERE rid BETWEEN ? AND ?", [*params, low, high]
-
-
-#: More conditions than this are left to `to_sql`.
-_MAX_SELECT_TERMS = 100
-
-
-def _leaves(node: Filter) -> int:
-    if isinstance(node, (And, Or)):
-        return sum(_leaves(child) for child in node.children)
+        return sum(count_conditions(child) for child in node.children)
     return 1
 
 
-def _rid_select(node: Filter) -> _Sql | None:
-    if isinstance(node, (And, Or)):
-        operator = " INTERSECT " if isinstance(node, And) else " UNION "
-        parts: list[str] = []
-        params: list[object] = []
-        for child in node.children:
-            selected = _rid_select(child)
-            if selected is None:
-                return None
-            parts.append(f"SELECT rid FROM ({selected[0]})")
-            params.extend(selected[1])
-        return operator.join(parts), params
-    lookup = _lookup(node)
-    if lookup is None or lookup.negate:
-        return None
-    return _rids_where(lookup.condition), lookup.params
-
-
-def _sql(node: Filter) -> _Sql:
-    if isinstance(node, And):
-        return _sql_junction(node.children, "AND", "1")
-    if isinstance(node, Or):
-        return _sql_junction(node.children, "OR", "0")
-    if isinstance(node, Not):
-        sql, params = _sql(node.child)
-        return f"NOT ({sql})", params
-    if isinstance(node, (Compare, InSet, ListContains, Exists)):
-        return _sql_lookup(node)
-    if isinstance(node, DocContains):
-        return _sql_doc_contains(node)
-    if isinstance(node, IdIn):
-        # Bound one by one: an id is an exact string (see `_inline_only`).
-        if not node.ids:
-            return "0", []
-        return f"r.id IN ({', '.join('?' * len(node.ids))})", list(node.ids)
-    return _sql_doc_regex(node)
+# --------------------------------------------------------------------------------------
+# Regular expressions: RE2, for the evaluator here and the SQL function of the store.
 
 
 def _re2_options() -> re2.Options:
@@ -840,18 +645,6 @@ _RE2_OPTIONS = _re2_options()
 
 
 @lru_cache(maxsize=128)
-def _compiled(pattern: str) -> re2._Regexp[str]:
+def compiled_regex(pattern: str) -> re2._Regexp[str]:
     """Compiled patterns, cached: SQLite calls `regexp` once per row."""
     return re2.compile(pattern, _RE2_OPTIONS)
-
-
-def _sql_regexp(pattern: object, text: object) -> int:
-    """SQLite's `regexp(pattern, text)` (`text REGEXP pattern`): 1 if the pattern occurs."""
-    if not isinstance(pattern, str) or not isinstance(text, str):
-        return 0
-    return 1 if _compiled(pattern).search(text) is not None else 0
-
-
-def register_sql_functions(conn: sqlite3.Connection) -> None:
-    """Register the SQL functions `to_sql` relies on (`regexp`); call on every connection."""
-    conn.create_function("regexp", 2, _sql_regexp, deterministic=True)

@@ -30,10 +30,8 @@ from haima.filters import (
     matches,
     parse_where,
     parse_where_document,
-    register_sql_functions,
-    rid_select,
-    to_sql,
 )
+from haima.storage.filter_sql import register_sql_functions, rid_select, where_sql
 
 MIGRATION = Path(__file__).resolve().parents[1] / "haima/storage/migrations/0001_init.sql"
 Record = tuple[dict[str, Any] | None, str | None]  # (metadata, document)
@@ -78,7 +76,7 @@ def make_db(records: Sequence[Record]) -> sqlite3.Connection:
 def sql_rids(conn: sqlite3.Connection, node: Filter | None) -> set[int]:
     if node is None:
         return {row[0] for row in conn.execute("SELECT rid FROM records")}
-    sql, params = to_sql(node)
+    sql, params = where_sql(node)
     rows = conn.execute(f"SELECT r.rid FROM records r WHERE {sql}", params)
     return {row[0] for row in rows}
 
@@ -93,7 +91,7 @@ def reference_rids(records: Sequence[Record], node: Filter | None) -> set[int]:
 
 def null_count(conn: sqlite3.Connection, node: Filter) -> int:
     """How many rows the expression is NULL for: must be none, or NOT would lose them."""
-    sql, params = to_sql(node)
+    sql, params = where_sql(node)
     query = f"SELECT count(*) FROM records r WHERE ({sql}) IS NULL"
     return int(conn.execute(query, params).fetchone()[0])
 
@@ -242,7 +240,7 @@ def test_where_and_where_document_together(
 
 
 def test_deeply_nested_filters_stay_within_sqlite_parser_limits() -> None:
-    """SQLite's parser overflows its stack at a few dozen nested parentheses: to_sql pushes
+    """SQLite's parser overflows its stack at a few dozen nested parentheses: where_sql pushes
     negations to the leaves, flattens, and nests groups first, so the deepest filter the
     parser accepts (32 levels of $and/$or/$not) compiles, whatever its shape."""
     records: list[Record] = [({"k": 1, "j": 2}, "abc"), ({"k": 2}, None)]
@@ -261,7 +259,7 @@ def test_deeply_nested_filters_stay_within_sqlite_parser_limits() -> None:
     for where in shapes:
         node = combine(parse_where(where), parse_where_document({"$contains": "b"}))
         assert node is not None
-        sql, params = to_sql(node)
+        sql, params = where_sql(node)
         query = f"SELECT r.rid FROM records r WHERE r.collection_id = ? AND ({sql})"
         got = {row[0] for row in conn.execute(query, ["c1", *params])}
         assert got == reference_rids(records, node)
@@ -270,8 +268,8 @@ def test_deeply_nested_filters_stay_within_sqlite_parser_limits() -> None:
 
 
 def test_document_contains_and_negations_on_null_documents() -> None:
-    assert to_sql(DocContains("北京")) == ("COALESCE(instr(r.document, ?), 0) > 0", ["北京"])
-    assert to_sql(DocContains("北京", negate=True))[0].startswith("NOT (")
+    assert where_sql(DocContains("北京")) == ("COALESCE(instr(r.document, ?), 0) > 0", ["北京"])
+    assert where_sql(DocContains("北京", negate=True))[0].startswith("NOT (")
 
 
 def test_numeric_looking_strings_stay_distinct() -> None:
@@ -309,14 +307,14 @@ def test_long_in_lists() -> None:
         expected = reference_rids(records, node)
         assert 0 < len(expected) < len(records)
         assert sql_rids(conn, node) == expected
-    assert "json_each" in to_sql(InSet("s", tuple(strings)))[0]
+    assert "json_each" in where_sql(InSet("s", tuple(strings)))[0]
 
 
 def test_negations_are_pushed_to_the_leaves() -> None:
     where = {"$not": {"$and": [{"$not": {"$not": {"k": 1}}}, {"$or": [{"j": {"$gt": 1}}]}]}}
     node = parse_where(where)
     assert node is not None
-    sql, _ = to_sql(node)
+    sql, _ = where_sql(node)
     assert sql.count("NOT") == 2  # k != 1 and not (j > 1): no NOT around groups
     records: list[Record] = [({"k": 1, "j": 2}, None), ({"k": 2}, None), ({"j": 0}, None)]
     assert sql_rids(make_db(records), node) == reference_rids(records, node) == {2, 3}

@@ -42,8 +42,6 @@ from haima.filters import (
     combine,
     parse_where,
     parse_where_document,
-    rid_select,
-    to_sql,
 )
 from haima.index.collection_index import INDEX_STEP, CollectionIndex, PartPlan
 from haima.index.faiss_index import (
@@ -77,7 +75,7 @@ log = logging.getLogger("haima")
 PLAN_CACHE_FLOOR = 32 * 1024 * 1024
 PLAN_CACHE_CEILING = 256 * 1024 * 1024
 
-#: Filters are resolved from the metadata index alone (`filters.rid_select`) when the
+#: Filters are resolved from the metadata index alone (`Store.indexed_rids`) when the
 #: collection holds at least 1/this of the rids ever allocated in the store.
 SHARE_FOR_RID_SELECT = 4
 
@@ -480,7 +478,7 @@ class LocalBackend:
         where: Where | None,
         where_document: WhereDocument | None,
     ) -> None:
-        condition, params = self._condition(where, where_document)
+        filt = _parse_filters(where, where_document)
         with self.lock:
             self._load_before_write(collection_id)
             with self.store.transaction() as conn:
@@ -488,8 +486,7 @@ class LocalBackend:
                 rows = self.store.select_records(
                     collection_id,
                     ids=ids,
-                    condition=condition,
-                    params=params,
+                    filt=filt,
                     limit=None,
                     offset=None,
                     with_embeddings=False,
@@ -598,14 +595,13 @@ class LocalBackend:
         offset: int | None,
         include: Sequence[IncludeField],
     ) -> GetResult:
-        condition, params = self._condition(where, where_document)
+        filt = _parse_filters(where, where_document)
         row = self.store.get_collection_by_id(collection_id)
         with_embeddings = "embeddings" in include
         rows = self.store.select_records(
             collection_id,
             ids=ids,
-            condition=condition,
-            params=params,
+            filt=filt,
             limit=limit,
             offset=offset,
             with_embeddings=with_embeddings,
@@ -761,9 +757,8 @@ class LocalBackend:
     def _keyword_ranks(
         self, row: CollectionRow, texts: list[str], limit: int, filt: Filter | None
     ) -> list[list[tuple[int, float]]]:
-        condition, params = to_sql(filt) if filt is not None else (None, [])
         try:
-            return self.store.keyword_search(row.id, texts, limit, condition, params)
+            return self.store.keyword_search(row.id, texts, limit, filt)
         except sqlite3.OperationalError as exc:
             if "no such table: keyword_" not in str(exc):
                 raise
@@ -936,11 +931,10 @@ class LocalBackend:
             # from the metadata index, whatever their collection, beats scanning the
             # collection's records; other collections' rids find no position in this
             # index, and plan() drops them.
-            selection = rid_select(filt, index.min_rid, index.max_rid)
-            if selection is not None:
-                return self.store.selected_rids(*selection)
-        condition, params = to_sql(filt)
-        return self.store.matching_rids(collection_id, condition, params)
+            found = self.store.indexed_rids(filt, index.min_rid, index.max_rid)
+            if found is not None:
+                return found
+        return self.store.matching_rids(collection_id, filt)
 
     # -- filtered views ----------------------------------------------------------------------
 
@@ -1068,18 +1062,6 @@ class LocalBackend:
                 if slot.index.pending() or slot.index.needs_compaction()
             ]
         return max(min(waits), 0.01) if waits else self.settings.snapshot_interval
-
-    # -- filters -------------------------------------------------------------------------------
-
-    @staticmethod
-    def _condition(
-        where: Where | None, where_document: WhereDocument | None
-    ) -> tuple[str | None, list[Any]]:
-        filt = _parse_filters(where, where_document)
-        if filt is None:
-            return None, []
-        condition, params = to_sql(filt)
-        return condition, list(params)
 
 
 @dataclass(frozen=True)

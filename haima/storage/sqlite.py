@@ -23,9 +23,10 @@ import numpy.typing as npt
 
 from haima import deadline
 from haima.errors import NotFoundError, UniqueConstraintError
-from haima.filters import register_sql_functions
+from haima.filters import Filter
 from haima.storage import keyword
 from haima.storage.commits import CommitWatch
+from haima.storage.filter_sql import register_sql_functions, rid_select, where_sql
 from haima.storage.keyword import KeywordIndex
 from haima.text import segment_documents
 
@@ -643,11 +644,11 @@ class Store:
         collection_id: str,
         texts: Sequence[str],
         limit: int,
-        condition: str | None,
-        params: Sequence[Any],
+        filt: Filter | None,
     ) -> list[list[tuple[int, float]]]:
-        """Per text, (rid, bm25) of the best `limit` matches, best first."""
+        """Per text, (rid, bm25) of the best `limit` matches of `filt`, best first."""
         index = KeywordIndex(keyword.table_name(collection_id))
+        condition, params = where_sql(filt) if filt is not None else (None, [])
         with self.lock:
             return [index.search(self.conn, t, limit, condition, params) for t in texts]
 
@@ -712,7 +713,9 @@ class Store:
                 "UPDATE collections SET log_floor = ? WHERE id = ?", (up_to_seq, collection_id)
             )
 
-    def matching_rids(self, collection_id: str, condition: str, params: Sequence[Any]) -> Rids:
+    def matching_rids(self, collection_id: str, filt: Filter) -> Rids:
+        """The collection's rids that match `filt`, sorted: a scan of its records."""
+        condition, params = where_sql(filt)
         with self.lock:
             rows = self.conn.execute(
                 f"SELECT r.rid FROM records r WHERE r.collection_id = ? AND ({condition})",
@@ -730,11 +733,15 @@ class Store:
             ).fetchone()
         return int(row[0]) if row else 0
 
-    def selected_rids(self, select: str, params: Sequence[Any]) -> Rids:
-        """The distinct rids of a `filters.rid_select` SELECT, sorted (they may belong to
-        any collection)."""
+    def indexed_rids(self, filt: Filter, low: int, high: int) -> Rids | None:
+        """The distinct rids in [low, high] matching `filt`, sorted, read from the metadata
+        index alone (they may belong to any collection: the caller keeps its own); None
+        when `filt` needs more than the index (see `filter_sql.rid_select`)."""
+        selection = rid_select(filt, low, high)
+        if selection is None:
+            return None
         with self.lock:
-            rows = self.conn.execute(select, params).fetchall()
+            rows = self.conn.execute(*selection).fetchall()
         return np.unique(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
 
     def count(self, collection_id: str) -> int:
@@ -774,8 +781,7 @@ class Store:
         collection_id: str,
         *,
         ids: Sequence[str] | None,
-        condition: str | None,
-        params: Sequence[Any],
+        filt: Filter | None,
         limit: int | None,
         offset: int | None,
         with_embeddings: bool,
@@ -796,7 +802,8 @@ class Store:
                 return []
             where.append("r.rid IN (SELECT value FROM json_each(?))")
             args.append(json.dumps(rids))
-        if condition:
+        if filt is not None:
+            condition, params = where_sql(filt)
             where.append(f"({condition})")
             args.extend(params)
         sql = (
