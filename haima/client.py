@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,7 +11,7 @@ from haima import validation
 from haima.backends.base import Backend, CollectionModel
 from haima.backends.local import LocalBackend
 from haima.collection import Collection
-from haima.config import parse_configuration
+from haima.config import new_collection_settings
 from haima.embeddings import EmbeddingFunction, from_spec, spec_of
 from haima.embeddings.base import model_identity
 from haima.errors import InvalidArgumentError
@@ -120,7 +119,8 @@ class Client:
             if isinstance(embedding_function, _DefaultEmbedding)
             else embedding_function
         )
-        md, config = new_collection_settings(name, configuration, metadata, fn)
+        spec = spec_of(fn) if fn is not None else None
+        md, config = new_collection_settings(name, configuration, metadata, spec)
         model = self._backend.create_collection(
             self.tenant, self.database, name, md, config, get_or_create
         )
@@ -187,23 +187,6 @@ class Client:
                     "are not comparable (pass force=True if you know they are)"
                 )
         return Collection(self._backend, model, fn, owner=self)
-
-
-def new_collection_settings(
-    name: str,
-    configuration: Mapping[str, Any] | None,
-    metadata: Mapping[str, Any] | None,
-    embedding_function: EmbeddingFunction | None,
-) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """Validated metadata and the normalised configuration of a collection to create, with
-    the function's spec recorded unless the configuration names one already."""
-    validation.collection_name(name)
-    md = validation.collection_metadata(metadata)
-    config = parse_configuration(configuration, md)
-    spec = spec_of(embedding_function) if embedding_function is not None else None
-    if spec is not None and config.embedding_function is None:
-        config = dataclasses.replace(config, embedding_function=spec)
-    return md, config.to_json()
 
 
 def _rebuild(spec: Mapping[str, Any]) -> EmbeddingFunction | None:

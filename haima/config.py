@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
+from haima import validation
 from haima.errors import InvalidArgumentError
 
 Metric = Literal["cosine", "l2", "ip"]
@@ -249,3 +250,20 @@ def _positive_int(value: Any, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidArgumentError(f"{path}: expected a positive integer, got {value!r}")
     return value
+
+
+def new_collection_settings(
+    name: str,
+    configuration: Mapping[str, Any] | None,
+    metadata: Mapping[str, Any] | None,
+    embedding_spec: dict[str, Any] | None,
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Validated metadata and the normalised configuration of a collection to create, with
+    the embedding function's spec recorded unless the configuration names one already.
+    Every client and the server create collections through this one rule."""
+    validation.collection_name(name)
+    md = validation.collection_metadata(metadata)
+    config = parse_configuration(configuration, md)
+    if embedding_spec is not None and config.embedding_function is None:
+        config = dataclasses.replace(config, embedding_function=embedding_spec)
+    return md, config.to_json()

@@ -78,3 +78,14 @@ class RequestTimeoutError(HaimaError):
     --request-timeout`); a write it carried was committed whole or not at all."""
 
     status_code = 504
+
+
+class MissingDependencyError(HaimaError):
+    """An optional package a feature needs is not installed (an embedding provider's, a
+    loader's such as pypdf, the evaluation's matplotlib); the message gives the
+    `pip install` line."""
+
+    def __init__(self, message: str, *, package: str, extra: str | None) -> None:
+        super().__init__(message)
+        self.package = package
+        self.extra = extra

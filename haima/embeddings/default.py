@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from haima import deadline
+from haima._progress import Advance
 from haima.embeddings._deps import require
-from haima.embeddings._progress import Advance
 from haima.embeddings._provider import (
     BaseEmbeddingFunction,
     as_vectors,

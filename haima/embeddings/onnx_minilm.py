@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from haima._progress import Advance
 from haima.embeddings._deps import ensure_installed, require
-from haima.embeddings._progress import Advance
 from haima.embeddings._provider import (
     BaseEmbeddingFunction,
     cpu_count,

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from haima._progress import Advance
 from haima.embeddings._http import (
     RETRY_STATUSES,
     EmbeddingProviderError,
@@ -38,7 +39,6 @@ from haima.embeddings._http import (
     retry_after,
     ssl_context,
 )
-from haima.embeddings._progress import Advance
 from haima.embeddings._provider import (
     QueryAwareEmbeddingFunction,
     positive_int,

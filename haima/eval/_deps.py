@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from haima.embeddings._deps import MissingDependencyError, import_optional
+from haima._deps import import_optional
+from haima.errors import MissingDependencyError
 
 EXTRA = "eval"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from haima.embeddings._deps import import_optional
+from haima._deps import import_optional
 
 EXTRA = "rag"
 

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from haima.embeddings._progress import should_show
+from haima._progress import should_show
 
 
 @dataclass

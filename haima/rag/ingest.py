@@ -28,10 +28,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from haima._progress import AUTO_THRESHOLD
 from haima.collection import Collection
-from haima.embeddings._deps import MissingDependencyError
-from haima.embeddings._progress import AUTO_THRESHOLD
-from haima.errors import InvalidArgumentError
+from haima.errors import InvalidArgumentError, MissingDependencyError
 from haima.rag._progress import IngestProgress, ingest_progress
 from haima.rag._types import Document, LoadError, LoadFailure, Scalar
 from haima.rag.loaders import MARKDOWN_EXTENSIONS, find_files, load_bytes

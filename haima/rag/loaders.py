@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from haima.embeddings._deps import MissingDependencyError
+from haima.errors import MissingDependencyError
 from haima.rag import _formats
 from haima.rag._formats import Loaded, LoadOptions
 from haima.rag._types import Document, LoadError, LoadFailure, Scalar

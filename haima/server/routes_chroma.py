@@ -20,8 +20,9 @@ from haima.backends.wire import (
     get_result_to_json,
     query_result_to_json,
 )
-from haima.client import default_embedding_function, new_collection_settings
 from haima.collection import Collection
+from haima.config import new_collection_settings
+from haima.embeddings import default_embedding_function, spec_of
 from haima.errors import InvalidArgumentError
 from haima.server.http_io import blocking, json_response, read_json
 from haima.server.state import ServerState
@@ -201,11 +202,9 @@ def build_router() -> APIRouter:
             # Unless told otherwise, record the server's default function, so that
             # documents sent without embeddings can be embedded here.
             use_default = body.get("default_embedding_function", True) is not False
+            spec = spec_of(default_embedding_function()) if use_default else None
             md, config = new_collection_settings(
-                name,
-                body.get("configuration"),
-                body.get("metadata"),
-                default_embedding_function() if use_default else None,
+                name, body.get("configuration"), body.get("metadata"), spec
             )
             return state.backend.create_collection(
                 tenant, database, name, md, config, bool(body.get("get_or_create", False))

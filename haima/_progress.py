@@ -1,4 +1,5 @@
-"""A progress bar with throughput for long embedding runs (rich, on stderr, TTY only)."""
+"""Progress bars with throughput for long runs (embedding, ingestion; rich, on stderr,
+TTY only). Shared by every feature that shows progress."""
 
 from __future__ import annotations
 
