@@ -16,6 +16,7 @@ import pytest
 
 import haima
 import haima.embeddings as emb
+from haima._progress import progress_bar, should_show
 from haima.embeddings import (
     E5EmbeddingFunction,
     MissingDependencyError,
@@ -33,7 +34,6 @@ from haima.embeddings import (
     spec_of,
 )
 from haima.embeddings._deps import require
-from haima._progress import progress_bar, should_show
 from haima.errors import EmbeddingFunctionError, InvalidArgumentError
 
 
