@@ -46,7 +46,7 @@ class Setup:
         return self.client._backend
 
     def plans(self) -> list[PartPlan]:
-        return self.backend._plans.plans_of(self.collection.id)  # type: ignore[no-any-return]
+        return self.backend.plans.plans_of(self.collection.id)  # type: ignore[no-any-return]
 
     def views(self) -> list[PartPlan]:
         return [p for p in self.plans() if p.view is not None]
@@ -141,9 +141,9 @@ def test_more_results_than_the_view_holds_returns_every_match() -> None:
 def test_the_background_indexer_builds_views(setup: Setup) -> None:
     for _ in range(3):
         setup.query(VIEWED)
-    assert setup.backend._index_some() is True  # one step: the view
+    assert setup.backend.background.index_some() is True  # one step: the view
     assert len(setup.views()) == 1
-    assert setup.backend._index_some() is False  # nothing left to do
+    assert setup.backend.background.index_some() is False  # nothing left to do
     assert check_answer(setup, setup.query(VIEWED), 200) >= 0.95
 
 
@@ -167,9 +167,9 @@ def test_a_view_finished_after_a_write_is_not_attached(setup: Setup) -> None:
         setup.query(VIEWED)
     backend = setup.backend
     with backend.lock:
-        request, job = backend._next_view(setup.collection.id)
+        request, job = backend.background.next_view(setup.collection.id)
     setup.collection.delete(ids=["0"])
-    backend._build_view(request, job)
+    backend.background.build_view(request, job)
     assert request.plan.view is None
     assert not setup.views()
 
@@ -248,17 +248,17 @@ def test_build_index_waits_for_a_view_the_indexer_is_building(setup: Setup) -> N
     for _ in range(3):
         setup.query(VIEWED)
     backend = setup.backend
-    backend._view_built = _RecordingCondition(backend.lock)
+    backend.background.view_built = _RecordingCondition(backend.lock)
     with backend.lock:  # the indexer takes the request...
-        request, job = backend._next_view(setup.collection.id)
+        request, job = backend.background.next_view(setup.collection.id)
     seen: list[int] = []
     waiter = threading.Thread(
         target=lambda: (setup.collection.build_index(), seen.append(len(setup.views())))
     )
     waiter.start()
-    assert backend._view_built.waiting.wait(timeout=60), "build_index did not wait"
+    assert backend.background.view_built.waiting.wait(timeout=60), "build_index did not wait"
     assert not seen
-    backend._build_view(request, job)  # ...and finishes it
+    backend.background.build_view(request, job)  # ...and finishes it
     waiter.join(timeout=60)
     assert seen == [1]
 
@@ -279,7 +279,7 @@ def test_with_background_indexing_the_view_is_built_off_the_query_path() -> None
             col.query(query_embeddings=query[None, :], n_results=5, where={"even": True})
         col.build_index()  # waits for the builder if it took the request first
         backend: Any = client._backend
-        [plan] = backend._plans.plans_of(col.id)
+        [plan] = backend.plans.plans_of(col.id)
         assert plan.view is not None and plan.view.size == 1_500
         found = col.query(query_embeddings=data.vectors[:1], n_results=5, where={"even": True})
         assert found["ids"][0][0] == "0"
@@ -292,7 +292,7 @@ def test_views_are_built_at_the_lowest_priority_and_queries_keep_theirs() -> Non
 
     before = own_nice()
     with haima.Client() as client:
-        builder = client._backend._view_builder  # type: ignore[attr-defined]
+        builder = client._backend.background.view_builder  # type: ignore[attr-defined]
         assert builder.submit(own_nice).result() == 19
         assert own_nice() == before
 
@@ -302,8 +302,8 @@ def test_a_request_whose_index_moved_on_is_dropped_not_left_building(setup: Setu
         setup.query(VIEWED)
     backend = setup.backend
     with backend.lock:
-        backend._slots[setup.collection.id].index._changed()  # a change no plan heard of
-        assert backend._next_view(setup.collection.id) is None
-    assert not backend._plans.building(setup.collection.id)
+        backend.indexes.slots[setup.collection.id].index._changed()  # a change no plan heard of
+        assert backend.background.next_view(setup.collection.id) is None
+    assert not backend.plans.building(setup.collection.id)
     setup.collection.build_index()  # returns at once: nothing is left being built
     assert not setup.views()

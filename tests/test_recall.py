@@ -163,18 +163,18 @@ def _index_of(b: Built) -> collection_index.CollectionIndex:
     """The collection's in-memory index (engine internals: only to check the test really
     exercises the ANN part and to drop cached filter plans)."""
     backend: Any = b.client._backend
-    return backend._slots[b.collection.id].index  # type: ignore[no-any-return]
+    return backend.indexes.slots[b.collection.id].index  # type: ignore[no-any-return]
 
 
 def _forget_plans(b: Built) -> None:
     backend: Any = b.client._backend
-    backend._plans.forget(b.collection.id)
+    backend.plans.forget(b.collection.id)
 
 
 def _cached_plans(b: Built) -> list[collection_index.PartPlan]:
     """The filter plans the engine cached for this collection (engine internals)."""
     backend: Any = b.client._backend
-    return backend._plans.plans_of(b.collection.id)  # type: ignore[no-any-return]
+    return backend.plans.plans_of(b.collection.id)  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -295,10 +295,10 @@ def _build_requested_views(b: Built) -> int:
     count = 0
     while True:
         with backend.lock:
-            wanted = backend._next_view(b.collection.id)
+            wanted = backend.background.next_view(b.collection.id)
         if wanted is None:
             return count
-        backend._build_view(*wanted)
+        backend.background.build_view(*wanted)
         count += 1
 
 

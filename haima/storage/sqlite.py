@@ -318,6 +318,17 @@ class Store:
             ).fetchall()
         return [(str(n), str(i)) for n, i in rows]
 
+    def all_databases(self) -> list[tuple[str, str]]:
+        """(tenant, name) of every database."""
+        with self.lock:
+            rows = self.conn.execute("SELECT tenant, name FROM databases").fetchall()
+        return [(str(t), str(n)) for t, n in rows]
+
+    def delete_other_tenants(self) -> None:
+        """Every tenant but the default one (for `reset`; their databases go first)."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM tenants WHERE name != ?", (DEFAULT_TENANT,))
+
     def delete_database(self, tenant: str, name: str) -> list[str]:
         """Delete a database row; returns the ids of its collections (to delete first)."""
         with self.transaction() as conn:

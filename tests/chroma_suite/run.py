@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))  # the checkout, for tests.helpers
+
+from tests.helpers.server import ServerProcess  # noqa: E402
+
 #: The suite's files that must pass (issue 14), under chromadb/test/property/.
 FILES = [
     "test_add.py",
@@ -36,12 +37,6 @@ FILES = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _site_packages(python: str) -> Path:
     out = subprocess.run(
         [python, "-c", "import chromadb, pathlib; print(pathlib.Path(chromadb.__file__).parent)"],
@@ -50,29 +45,6 @@ def _site_packages(python: str) -> Path:
         text=True,
     )
     return Path(out.stdout.strip()).parent
-
-
-def _start_server(store: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable, "-c", "from haima.cli import main; main()", "run",
-        "--path", str(store), "--port", str(port),
-        "--allow-reset", "--no-preload", "--no-access-log",
-    ]  # fmt: skip
-    with open(log, "wb") as out:
-        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while True:
-        if server.poll() is not None:
-            raise SystemExit(f"haima run exited early:\n{log.read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).is_success:
-                return server
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            server.kill()
-            raise SystemExit(f"haima run did not answer:\n{log.read_text()}")
-        time.sleep(0.05)  # polling for readiness, bounded by the deadline
 
 
 def main() -> int:
@@ -84,14 +56,14 @@ def main() -> int:
     site = _site_packages(args.suite_python)
     suite = site / "chromadb" / "test" / "property"
     with tempfile.TemporaryDirectory(prefix="haima-chroma-suite-") as tmp:
-        port = _free_port()
-        log = Path(tmp) / "server.log"
-        server = _start_server(Path(tmp) / "store", port, log)
+        server = ServerProcess(
+            Path(tmp) / "store", "--allow-reset", "--no-preload", "--no-access-log"
+        ).start()
         env = {
             **os.environ,
             "CHROMA_INTEGRATION_TEST_ONLY": "1",
             "CHROMA_SERVER_HOST": "127.0.0.1",
-            "CHROMA_SERVER_HTTP_PORT": str(port),
+            "CHROMA_SERVER_HTTP_PORT": str(server.port),
             "ANONYMIZED_TELEMETRY": "False",  # Chroma's client would try to report usage
             "PYTHONPATH": str(HERE),
             "HAIMA_SUITE_EXAMPLES": "100" if args.full else "10",
@@ -108,11 +80,10 @@ def main() -> int:
         try:
             status = subprocess.run(command, env=env, cwd=tmp).returncode
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            server.stop()
         print(f"Chroma property suite: exit {status} in {time.monotonic() - started:.0f} s")
         if status != 0:
-            print(f"server log:\n{log.read_text()[-4000:]}")
+            print(f"server log:\n{server.log.read_text()[-4000:]}")
         return status
 
 

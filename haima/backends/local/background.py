@@ -1,0 +1,232 @@
+"""Work done off the query path: moving tail vectors into ANN indexes, compacting them,
+writing snapshots, and building the filtered views that repeated filters ask for.
+
+One thread (the indexer) takes small steps under the backend's lock, so queries wait at
+most one step; views are built without the lock, on a second thread at the lowest CPU
+priority, and attached when done if their plan is still current.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from haima.backends.local.indexes import IndexCache, IndexSlot
+from haima.errors import NotFoundError
+from haima.index.collection_index import INDEX_STEP
+from haima.index.faiss_index import VectorIndex
+from haima.index.plan_cache import PlanCache, ViewRequest
+from haima.settings import Settings
+from haima.storage.sqlite import Store
+
+log = logging.getLogger("haima")
+
+#: A view to build and the job that builds it.
+ViewJob = tuple[ViewRequest, Callable[[], VectorIndex]]
+
+
+class Background:
+    def __init__(
+        self,
+        lock: threading.RLock,
+        store: Store,
+        settings: Settings,
+        indexes: IndexCache,
+        plans: PlanCache,
+    ) -> None:
+        self.lock = lock
+        self.store = store
+        self.settings = settings
+        self.indexes = indexes
+        self.plans = plans
+        self.closed = False
+        #: Notified when a view build ends (`build_now` waits for the builder's).
+        self.view_built = threading.Condition(lock)
+        self._indexer: _Indexer | None = None
+        #: Builds filtered views at the lowest CPU priority, without the lock (the
+        #: indexer holds the lock during its steps, so it keeps the normal priority).
+        self.view_builder: ThreadPoolExecutor | None = None
+        if settings.background_indexing:
+            self.view_builder = ThreadPoolExecutor(
+                1, thread_name_prefix="haima-views", initializer=_yield_to_queries
+            )
+            self._indexer = _Indexer(self)
+            self._indexer.start()
+
+    def wake(self) -> None:
+        if self._indexer is not None:
+            self._indexer.wake()
+
+    def stop(self) -> None:
+        """Stop both threads (a view being built is waited for); call without the lock."""
+        if self._indexer is not None:
+            self._indexer.stop()
+        if self.view_builder is not None:
+            self.view_builder.shutdown(wait=True, cancel_futures=True)
+
+    def build_now(self, collection_id: str) -> None:
+        """Finish the collection's ANN index now, and the filtered views asked for."""
+        while True:
+            with self.lock:
+                row = self.store.get_collection_by_id(collection_id)
+                slot = self.indexes.synced(collection_id, row)
+                if slot is None:
+                    return
+                if not self.indexes.index_step(slot, row, batch=10_000):
+                    self.indexes.save(collection_id)
+                    break
+        while True:
+            with self.lock:
+                wanted = self.next_view(collection_id)
+                if wanted is None:
+                    if self.closed or not self.plans.building(collection_id):
+                        return
+                    # The builder thread's build, to its end (the bound only guards
+                    # against a build cancelled by close()).
+                    self.view_built.wait(timeout=1.0)
+                    continue
+            self.build_view(*wanted)
+
+    # -- filtered views ------------------------------------------------------------------
+
+    def next_view(self, collection_id: str | None = None) -> ViewJob | None:
+        """The next view to build and the job that builds it (caller holds the lock)."""
+        while (request := self.plans.next_request(collection_id)) is not None:
+            slot = self.indexes.slots.get(request.key[0])
+            if slot is not None and slot.index.version == request.version:
+                return request, slot.index.view_job(request.plan)
+            self.plans.finish(request, None)  # its index moved on: nothing to build
+        return None
+
+    def build_view(self, request: ViewRequest, job: Callable[[], VectorIndex]) -> None:
+        """Build a view without the lock (queries go on meanwhile), then attach it if its
+        plan is still current."""
+        view = None
+        try:
+            view = job()
+        finally:
+            with self.lock:
+                self.plans.finish(request, view)
+                self.view_built.notify_all()
+
+    # -- indexing ------------------------------------------------------------------------
+
+    def index_some(self) -> bool:
+        """One step of background work; True if there may be more. A view asked for is
+        handed to the view builder (built here when there is none)."""
+        if self._index_step_due():
+            return True
+        with self.lock:
+            wanted = None if self.closed else self.next_view()
+        if wanted is None:
+            return False
+        if self.view_builder is None:
+            self.build_view(*wanted)
+        else:
+            self.view_builder.submit(self.build_view, *wanted)
+        return True
+
+    def next_indexing_in(self) -> float:
+        """Seconds until a collection waiting for writes to pause becomes due."""
+        with self.lock:
+            waits = [
+                slot.last_write + self.settings.index_delay - time.monotonic()
+                for slot in self.indexes.slots.values()
+                if slot.index.pending() or slot.index.needs_compaction()
+            ]
+        return max(min(waits), 0.01) if waits else self.settings.snapshot_interval
+
+    def _index_step_due(self) -> bool:
+        """Index or compact a collection that is due, else save snapshots that are; True
+        if a step ran."""
+        with self.lock:
+            if self.closed:
+                return False
+            now = time.monotonic()
+            slots = self.indexes.slots
+            for collection_id, slot in list(slots.items()):
+                index = slot.index
+                if not (index.pending() or index.needs_compaction()):
+                    continue
+                if not self._indexing_due(slot, now):
+                    continue
+                try:
+                    row = self.store.get_collection_by_id(collection_id)
+                except NotFoundError:
+                    slots.pop(collection_id, None)
+                    continue
+                slot = self.indexes.synced(collection_id, row) or slot
+                self.indexes.index_step(slot, row, batch=INDEX_STEP)
+                if not slot.index.pending():
+                    self.indexes.save(collection_id)
+                return True
+            for collection_id, slot in list(slots.items()):
+                if slot.index.dirty and now - slot.last_saved > self.settings.snapshot_interval:
+                    self.indexes.save(collection_id)
+        return False
+
+    def _indexing_due(self, slot: IndexSlot, now: float) -> bool:
+        """Index once writes pause, so that a bulk load is not slowed by the indexer
+        taking the lock between its batches; but never let the exact tail grow past
+        `max_unindexed`, where exact scans would get slow."""
+        quiet = now - slot.last_write >= self.settings.index_delay
+        return quiet or slot.index.tail.live_count >= self.settings.max_unindexed
+
+
+class _Indexer:
+    """The background thread that moves tail vectors into ANN indexes, one small step at
+    a time, and writes snapshots when a collection's indexing is done."""
+
+    def __init__(self, work: Background) -> None:
+        self._work = work
+        self._wakeup = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="haima-indexer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        with self._wakeup:
+            self._wakeup.notify()
+
+    def stop(self) -> None:
+        with self._wakeup:
+            self._stopping = True
+            self._wakeup.notify()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._wakeup:
+                if self._stopping:
+                    return
+            pause = None
+            try:
+                if self._work.index_some():
+                    continue
+                pause = self._work.next_indexing_in()
+            except Exception:  # the query path stays exact; retry later, not in a loop
+                log.exception("background indexing failed")
+                pause = self._work.settings.snapshot_interval
+            with self._wakeup:
+                if self._stopping:
+                    return
+                self._wakeup.wait(timeout=pause)
+
+
+def _yield_to_queries() -> None:
+    """Run the calling thread at the lowest CPU priority, so that queries take a core
+    from it at once: on 2 cores, exact scans (two BLAS threads) ran 3-5× slower beside a
+    view being built at equal priority. Only for work done without the lock, which would
+    otherwise keep queries waiting on a starved thread. Linux only: elsewhere priority
+    is per process, and the process's own is left alone."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):  # not permitted here: the normal priority
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)

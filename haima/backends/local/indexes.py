@@ -1,0 +1,258 @@
+"""The index cache: each collection's FAISS index in memory, kept in step with SQLite,
+and its snapshot on disk.
+
+SQLite is the source of truth. A write applies its committed batch to the loaded index
+when the index is exactly one batch behind; otherwise the index catches up from the store
+(new vectors after its highest rid, deletions from the log) before the next read. Reads
+check `PRAGMA data_version`, so a second process's commits are seen without reopening.
+A snapshot lets the next process start from the index instead of rebuilding it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from haima.config import CollectionConfiguration
+from haima.index.collection_index import CollectionIndex
+from haima.index.faiss_index import Rids, Vectors
+from haima.index.plan_cache import PlanCache
+from haima.index.snapshot import Snapshot, SnapshotError, write_snapshot
+from haima.storage.sqlite import CollectionRow, Store
+
+log = logging.getLogger("haima")
+
+#: Reads a collection's stored vectors by rid (the indexes' way back to SQLite).
+Loader = Callable[[Rids], Vectors]
+
+
+@dataclass
+class IndexSlot:
+    """A collection's loaded index and what it was last checked against."""
+
+    index: CollectionIndex
+    data_version: int = -1
+    stale: bool = False
+    #: The collection as last read, valid while `data_version` holds (see `for_query`).
+    row: CollectionRow | None = None
+    config: CollectionConfiguration | None = None
+    last_saved: float = field(default_factory=time.monotonic)
+    last_write: float = 0.0
+
+
+class IndexCache:
+    """Not thread-safe by itself: every caller holds the backend's lock."""
+
+    def __init__(self, store: Store, root: Path | None, plans: PlanCache) -> None:
+        self.store = store
+        self.root = root
+        #: Plans are made for one index version: they are forgotten when it moves.
+        self.plans = plans
+        self.slots: dict[str, IndexSlot] = {}
+
+    def synced(self, collection_id: str, row: CollectionRow) -> IndexSlot | None:
+        """The collection's index, caught up with every committed write (None: the
+        collection has no vector yet)."""
+        slot = self.slots.get(collection_id)
+        if slot is None:
+            if row.dimension is None:
+                return None
+            slot = IndexSlot(self._load(row))
+            self.slots[collection_id] = slot
+        version = self.store.data_version()
+        if slot.stale or version != slot.data_version:
+            self._catch_up(slot.index, row)
+            slot.stale = False
+            slot.data_version = version
+        return slot
+
+    def for_query(
+        self, collection_id: str
+    ) -> tuple[CollectionRow, CollectionConfiguration, IndexSlot | None]:
+        """The collection's row, configuration and synced index. When no other connection
+        has committed since the last query, the cached row and configuration are current
+        (this process's own changes reset them), which spares two queries per search."""
+        slot = self.slots.get(collection_id)
+        if (
+            slot is not None
+            and slot.row is not None
+            and slot.config is not None
+            and not slot.stale
+            and self.store.data_version() == slot.data_version
+        ):
+            return slot.row, slot.config, slot
+        row = self.store.get_collection_by_id(collection_id)
+        config = CollectionConfiguration.from_json(row.configuration)
+        slot = self.synced(collection_id, row)
+        if slot is not None:
+            slot.row, slot.config = row, config
+        return row, config, slot
+
+    def before_write(self, collection_id: str) -> CollectionRow:
+        """Bring the index up to date before a write, so the write can be applied to it
+        directly afterwards instead of being read back from SQLite."""
+        row = self.store.get_collection_by_id(collection_id)
+        if row.dimension is not None:
+            self.synced(collection_id, row)
+        return row
+
+    def after_write(
+        self,
+        collection_id: str,
+        seq: int,
+        rids: Rids,
+        vectors: Vectors,
+        ids: Sequence[str],
+        deleted: Rids | None,
+    ) -> None:
+        """Apply a committed batch to the loaded index if it is exactly one batch behind;
+        otherwise leave it to catch up from the store before the next read."""
+        self.plans.forget(collection_id)
+        slot = self.slots.get(collection_id)
+        if slot is None and seq == 1 and len(rids):
+            # The collection's first batch: start its index here rather than read the
+            # batch back from SQLite at the first query.
+            row = self.store.get_collection_by_id(collection_id)
+            config = CollectionConfiguration.from_json(row.configuration)
+            slot = IndexSlot(CollectionIndex(int(vectors.shape[1]), config.metric, config.index))
+            slot.data_version = self.store.data_version()
+            self.slots[collection_id] = slot
+        if slot is None:
+            return
+        slot.last_write = time.monotonic()
+        if slot.index.seq == seq - 1 and not slot.stale:
+            gone = deleted if deleted is not None else np.zeros(0, np.int64)
+            slot.index.apply(rids, vectors, ids, gone, seq)
+        else:
+            slot.stale = True
+
+    def reconfigured(self, row: CollectionRow, configuration: dict[str, Any] | None) -> bool:
+        """Forget the cached row after `modify`; a new configuration rebuilds the index's
+        ANN part as configured. Returns whether there is indexing to do."""
+        slot = self.slots.get(row.id)
+        if slot is None:
+            return False
+        slot.row = slot.config = None
+        if configuration is None:
+            return False
+        slot.index.reconfigure(
+            CollectionConfiguration.from_json(configuration).index, self.loader(row)
+        )
+        self.plans.forget(row.id)
+        return True
+
+    def drop(self, collection_id: str) -> None:
+        """Forget a deleted collection's index, plans and snapshot."""
+        self.slots.pop(collection_id, None)
+        self.plans.forget(collection_id)
+        if self.root is not None:
+            shutil.rmtree(self._index_dir(collection_id), ignore_errors=True)
+
+    def loader(self, row: CollectionRow) -> Loader:
+        dimension = row.dimension
+        assert dimension is not None
+
+        def load(rids: Rids) -> Vectors:
+            return self.store.vectors_of([int(r) for r in rids], dimension)
+
+        return load
+
+    def vector_bytes(self) -> int:
+        """What the loaded collections' vectors take (the plan cache's budget follows it)."""
+        return sum(s.index.live_count * s.index.dim * 4 for s in self.slots.values())
+
+    def index_step(self, slot: IndexSlot, row: CollectionRow, batch: int) -> int:
+        """Compact the ANN part if tombstones call for it (giving SQLite's free pages back
+        to the file system), then move up to `batch` vectors into it; returns how many."""
+        version = slot.index.version
+        if slot.index.needs_compaction():
+            slot.index.compact(self.loader(row))
+            self.store.reclaim_space()
+        moved = slot.index.index_step(self.loader(row), batch=batch)
+        if slot.index.version != version:
+            self.plans.forget(row.id)  # stale now: free their memory
+        return moved
+
+    # -- snapshots -----------------------------------------------------------------------
+
+    def save(self, collection_id: str) -> None:
+        """Write the collection's index snapshot if it changed, then prune the deletion
+        log up to the seq the snapshot covers."""
+        slot = self.slots.get(collection_id)
+        if self.root is None or slot is None or not slot.index.dirty:
+            return
+        header, arrays = slot.index.to_arrays()
+        write_snapshot(self._snapshot_path(collection_id), header, arrays)
+        slot.index.dirty = False
+        slot.last_saved = time.monotonic()
+        self.store.prune_deletions(collection_id, int(header["seq"]))
+
+    def save_all(self) -> None:
+        for collection_id in list(self.slots):
+            self.save(collection_id)
+
+    def _index_dir(self, collection_id: str) -> Path:
+        assert self.root is not None
+        return self.root / "indexes" / collection_id
+
+    def _snapshot_path(self, collection_id: str) -> Path:
+        return self._index_dir(collection_id) / "index.hidx"
+
+    # -- loading -------------------------------------------------------------------------
+
+    def _catch_up(self, index: CollectionIndex, row: CollectionRow) -> None:
+        """Apply what other connections committed, read in one transaction so that the
+        seq, the deletion-log floor, the new vectors and the deletions agree."""
+        assert row.dimension is not None
+        with self.store.read_transaction():
+            seq, log_floor = self.store.seq_of(row.id)
+            if seq == index.seq:
+                return
+            if index.seq < log_floor:
+                # The deletions we would need were pruned: start again from the store.
+                index = CollectionIndex(index.dim, index.metric, index.cfg)
+                self.slots[row.id].index = index
+            rids, vectors, ids = self.store.vectors_after(row.id, index.max_rid, row.dimension)
+            deleted = self.store.deletions_after(row.id, index.seq)
+        index.apply(rids, vectors, ids, deleted, seq)
+        self.plans.forget(row.id)
+
+    def _load(self, row: CollectionRow) -> CollectionIndex:
+        """The collection's index from its snapshot, or a new one to fill from SQLite."""
+        assert row.dimension is not None
+        config = CollectionConfiguration.from_json(row.configuration)
+        if self.root is not None:
+            path = self._snapshot_path(row.id)
+            if path.exists():
+                try:
+                    with Snapshot(path) as snapshot:
+                        header = snapshot.fields
+                        if header["dim"] != row.dimension or header["metric"] != config.metric:
+                            raise SnapshotError("dimension or metric differs from the collection's")
+                        if int(header["seq"]) < row.log_floor:
+                            raise SnapshotError("older than the deletion log")
+                        index = CollectionIndex.from_snapshot(config.index, snapshot)
+                    index.dirty = False
+                    if index.main is not None and index.target_kind() != index.main.kind:
+                        index.reconfigure(config.index, self.loader(row))
+                    return index
+                except (SnapshotError, ValueError, KeyError, RuntimeError) as exc:
+                    log.warning(
+                        "index snapshot of collection %r is unusable (%s); rebuilding it from SQLite",
+                        row.name,
+                        exc,
+                    )
+            elif row.log_floor > 0:
+                # A snapshot was written once (saving sets the floor), so it was removed.
+                log.warning(
+                    "index snapshot of collection %r is missing; rebuilding it from SQLite",
+                    row.name,
+                )
+        return CollectionIndex(row.dimension, config.metric, config.index)
