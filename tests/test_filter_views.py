@@ -20,9 +20,9 @@ import pytest
 
 import haima
 from haima.config import IndexConfig
-from haima.index import collection_index
-from haima.index.collection_index import PartPlan
+from haima.index import planner
 from haima.index.plan_cache import PlanCache
+from haima.index.planner import PartPlan
 from tests.data_gen import brute_force, buckets, clustered, distances, queries_near
 
 N = 6_000
@@ -80,7 +80,7 @@ def make(view_after: int = 3, index_type: str = "hnsw") -> Setup:
 
 @pytest.fixture(autouse=True)
 def small_views(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(collection_index, "VIEW_MIN_MATCHES", 500)
+    monkeypatch.setattr(planner, "VIEW_MIN_MATCHES", 500)
 
 
 @pytest.fixture
@@ -213,7 +213,7 @@ def test_the_plan_cache_counts_views_in_its_budget() -> None:
     assert request is not None and request.plan is plan
     assert cache.next_request() is None, "a view is asked for once"
     before = cache.stats().nbytes
-    view = collection_index.build_view(
+    view = planner.build_view(
         np.arange(3, dtype=np.int64),
         np.eye(3, 4, dtype=np.float32),
         "cosine",

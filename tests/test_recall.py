@@ -49,6 +49,7 @@ import pytest
 
 import haima
 from haima.index import collection_index
+from haima.index import planner as index_planner
 from tests.data_gen import (
     BUCKETS,
     Clustered,
@@ -171,7 +172,7 @@ def _forget_plans(b: Built) -> None:
     backend.plans.forget(b.collection.id)
 
 
-def _cached_plans(b: Built) -> list[collection_index.PartPlan]:
+def _cached_plans(b: Built) -> list[index_planner.PartPlan]:
     """The filter plans the engine cached for this collection (engine internals)."""
     backend: Any = b.client._backend
     return backend.plans.plans_of(b.collection.id)  # type: ignore[no-any-return]
@@ -181,7 +182,7 @@ def _cached_plans(b: Built) -> list[collection_index.PartPlan]:
 def ann_only(built: Built, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every filter through the ANN part (+ IDSelector), none through the exact scan."""
     _forget_plans(built)
-    monkeypatch.setattr(collection_index, "EXACT_SCAN_LIMIT", 0)
+    monkeypatch.setattr(index_planner, "EXACT_SCAN_LIMIT", 0)
     yield
     monkeypatch.undo()
     _forget_plans(built)
@@ -233,7 +234,7 @@ def check_query(b: Built, ds: Dataset, selectivity: float | None, floor: float) 
 def _floor(b: Built, selectivity: float | None, planner: str) -> float:
     if b.index_type != "ivf_pq":
         return FLOOR
-    exact_scan = selectivity is not None and selectivity * N <= collection_index.EXACT_SCAN_LIMIT
+    exact_scan = selectivity is not None and selectivity * N <= index_planner.EXACT_SCAN_LIMIT
     if planner == "default" and exact_scan:
         return FLOOR  # the planner scans the matching vectors exactly
     return IVF_PQ_FLOOR

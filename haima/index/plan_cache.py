@@ -18,8 +18,8 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
-from haima.index.collection_index import PartPlan
 from haima.index.faiss_index import VectorIndex
+from haima.index.planner import PartPlan
 
 #: Plans of a collection are keyed (collection id, filter).
 PlanKey = tuple[str, Hashable]

@@ -18,10 +18,11 @@ from haima.backends.local.results import RECORD_FIELDS, ids_result, padded, quer
 from haima.config import CollectionConfiguration
 from haima.errors import DimensionMismatchError, InvalidArgumentError
 from haima.filters import Filter
-from haima.index.collection_index import CollectionIndex, PartPlan
+from haima.index.collection_index import CollectionIndex
 from haima.index.faiss_index import Rids, SearchTuning, Vectors, faiss_threads, prepare
 from haima.index.fusion import fused_distance, reciprocal_rank_fusion
 from haima.index.plan_cache import PlanCache
+from haima.index.planner import PartPlan
 from haima.settings import Settings
 from haima.storage.sqlite import CollectionRow, Store
 from haima.types import IncludeField, QueryResult
