@@ -74,6 +74,7 @@ __all__ = [
     "combine",
     "compiled_regex",
     "count_conditions",
+    "kind_of",
     "matches",
     "normalized",
     "parse_where",
@@ -100,7 +101,7 @@ MAX_CONDITIONS = 4096
 _MAX_PATTERN_LENGTH = 10_000
 
 
-def _kind(value: Scalar) -> Kind:
+def kind_of(value: Scalar) -> Kind:
     """The `metadata_index.kind` of a scalar; bool first, since bool is a subclass of int."""
     if isinstance(value, bool):
         return "b"
@@ -124,7 +125,7 @@ class Compare:
     kind: Kind = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "kind", _kind(self.value))
+        object.__setattr__(self, "kind", kind_of(self.value))
         if self.op not in _COMPARE_OPS:
             raise ValueError(f"unknown comparison {self.op!r}")
         if self.op in _RANGE_OPS and self.kind != "n":
@@ -141,7 +142,7 @@ class InSet:
     kind: Kind = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
-        kinds = {_kind(v) for v in self.values}
+        kinds = {kind_of(v) for v in self.values}
         if len(kinds) > 1:
             raise ValueError(f"$in values of mixed kinds: {sorted(kinds)}")
         object.__setattr__(self, "kind", kinds.pop() if kinds else "s")
@@ -157,7 +158,7 @@ class ListContains:
     kind: Kind = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "kind", _kind(self.value))
+        object.__setattr__(self, "kind", kind_of(self.value))
 
 
 @dataclass(frozen=True)
@@ -389,14 +390,14 @@ def _build_in(key: str, op: str, arg: Any, path: str) -> Filter:
         got = "an empty list" if isinstance(arg, (list, tuple)) else _describe(arg)
         raise _error(path, f"`{op}` needs a non-empty list of str, int, float or bool, got {got}")
     values = tuple(_scalar(item, f"{path}.{op}[{i}]", op) for i, item in enumerate(arg))
-    first = _kind(values[0])
+    first = kind_of(values[0])
     for i, item in enumerate(values):
-        if _kind(item) != first:
+        if kind_of(item) != first:
             names = {"s": "str", "n": "number", "b": "bool"}
             raise _error(
                 f"{path}.{op}[{i}]",
                 f"`{op}` values must all be of one type: the first is a {names[first]}, "
-                f"this one is a {names[_kind(item)]}",
+                f"this one is a {names[kind_of(item)]}",
             )
     return InSet(key, values, negate=op == "$nin")
 
@@ -497,7 +498,7 @@ def _equal(a: Any, b: Scalar) -> bool:
     """Typed equality: numbers with numbers, bools with bools, strs with strs."""
     if not isinstance(a, (str, int, float)):
         return False  # missing, a list, or not a metadata value at all
-    return _kind(a) == _kind(b) and bool(a == b)
+    return kind_of(a) == kind_of(b) and bool(a == b)
 
 
 def _compare(node: Compare, value: Any) -> bool:

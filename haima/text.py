@@ -213,3 +213,9 @@ def _in_thread(fn: Callable[[A], R], arg: A) -> Callable[[], R]:
         return outcome[0]
 
     return result
+
+
+def segmented(documents: Sequence[str | None]) -> list[str | None]:
+    """Documents as the keyword index stores them (None stays None)."""
+    words = iter(segment_documents([d for d in documents if d is not None]))
+    return [None if d is None else next(words) for d in documents]

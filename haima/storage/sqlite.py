@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,17 @@ from haima.storage import keyword
 from haima.storage.commits import CommitWatch
 from haima.storage.filter_sql import register_sql_functions, rid_select, where_sql
 from haima.storage.keyword import KeywordIndex
-from haima.text import segment_documents
+from haima.storage.rows import (
+    CollectionRow,
+    FoundRecord,
+    RecordRow,
+    StoredRecord,
+    decode_metadata,
+    encode_metadata,
+    metadata_rows,
+    vectors_from_blobs,
+)
+from haima.text import segmented
 
 Rids = npt.NDArray[np.int64]
 DEFAULT_TENANT = "default_tenant"
@@ -36,27 +45,6 @@ DEFAULT_DATABASE = "default_database"
 PAGE_SIZE = 32_768
 #: Variables per statement kept well under SQLite's limit (32766).
 _CHUNK = 10_000
-
-
-@dataclass(frozen=True)
-class CollectionRow:
-    id: str
-    tenant: str
-    database: str
-    name: str
-    metadata: dict[str, Any] | None
-    configuration: dict[str, Any]
-    dimension: int | None
-    seq: int
-    log_floor: int
-
-
-@dataclass
-class StoredRecord:
-    rid: int
-    id: str
-    document: str | None
-    metadata: dict[str, Any] | None
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -68,31 +56,6 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def metadata_rows(
-    rids: Iterable[int], metadatas: Iterable[dict[str, Any] | None]
-) -> list[tuple[Any, ...]]:
-    """Rows of `metadata_index` for records (see the migration for the encoding), in the
-    index's order: inserting them so touches each B-tree page once. Tuples compare
-    (key, kind, in_list, value, rid) left to right, so values are only compared within
-    one kind. Metadata here is validated: str, bool, int, float or a list of one kind."""
-    rows: list[tuple[Any, ...]] = []
-    append = rows.append
-    for rid, metadata in zip(rids, metadatas, strict=True):
-        if not metadata:
-            continue
-        for key, value in metadata.items():
-            kind = type(value)
-            if kind is str:
-                append((key, "s", 0, value, rid))
-            elif kind is list:
-                for item in dict.fromkeys(value):  # distinct elements: they form the key
-                    append((key, _kind(item), 1, item, rid))
-            else:
-                append((key, "b" if kind is bool else "n", 0, value, rid))
-    rows.sort()
-    return rows
-
-
 _INSERT_METADATA = (
     "INSERT INTO metadata_index (key, kind, in_list, value, rid) VALUES (?, ?, ?, ?, ?)"
 )
@@ -100,52 +63,6 @@ _DELETE_METADATA = (
     "DELETE FROM metadata_index WHERE key = ? AND kind = ? AND in_list = ? AND value = ?"
     " AND rid = ?"
 )
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "b"
-    if isinstance(value, str):
-        return "s"
-    return "n"
-
-
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def _c_encoder() -> Any:
-    """CPython's C encoder built once: `JSONEncoder.encode` builds it again for every
-    call, which doubled the cost of encoding small metadata dicts at ingestion."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return None
-
-    def unsupported(value: object) -> object:
-        raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-    # (markers, default, encoder, indent, key sep, item sep, sort_keys, skipkeys, allow_nan)
-    return make(
-        None, unsupported, json.encoder.encode_basestring, None, ":", ",", False, False, False
-    )
-
-
-_C_ENCODE = _c_encoder()
-
-
-def encode_metadata(metadata: dict[str, Any] | None) -> str | None:
-    if not metadata:
-        return None
-    if _C_ENCODE is not None:
-        return "".join(_C_ENCODE(metadata, 0))
-    return _JSON.encode(metadata)
-
-
-_DECODER = json.JSONDecoder()
-
-
-def decode_metadata(text: str | None) -> dict[str, Any] | None:
-    # raw_decode: the text is ours and has no surrounding whitespace to strip.
-    return _DECODER.raw_decode(text)[0] if text else None
 
 
 class Store:
@@ -764,9 +681,9 @@ class Store:
 
     def records_by_rid(
         self, rids: Iterable[int], *, documents: bool, metadatas: bool, embeddings: bool
-    ) -> dict[int, tuple[Any, ...]]:
-        """rid → (id, document, metadata JSON, embedding blob); columns not asked for
-        are None (reading and decoding them is most of a fast query's cost)."""
+    ) -> dict[int, FoundRecord]:
+        """rid → the record's fields; columns not asked for are None (reading and
+        decoding them is most of a fast query's cost)."""
         columns = ", ".join(
             [
                 "r.rid",
@@ -778,13 +695,13 @@ class Store:
         )
         source = "records r" + (" JOIN vectors v ON v.rid = r.rid" if embeddings else "")
         wanted = [int(r) for r in rids]
-        out: dict[int, tuple[Any, ...]] = {}
+        out: dict[int, FoundRecord] = {}
         with self.lock:
             for part, marks in _in_chunks(wanted):
-                for row in self.conn.execute(
+                for rid, *fields in self.conn.execute(
                     f"SELECT {columns} FROM {source} WHERE r.rid IN ({marks})", part
                 ):
-                    out[row[0]] = row[1:]
+                    out[rid] = FoundRecord(*fields)
         return out
 
     def select_records(
@@ -796,8 +713,8 @@ class Store:
         limit: int | None,
         offset: int | None,
         with_embeddings: bool,
-    ) -> list[tuple[Any, ...]]:
-        """Rows (rid, id, document, metadata[, embedding]) in rid order, paginated."""
+    ) -> list[RecordRow]:
+        """The records in rid order (the order they were first stored), paginated."""
         columns = "r.rid, r.id, r.document, r.metadata" + (
             ", v.embedding" if with_embeddings else ""
         )
@@ -823,7 +740,7 @@ class Store:
         )
         args.extend([-1 if limit is None else limit, offset or 0])
         with self.lock:
-            return self.conn.execute(sql, args).fetchall()
+            return [RecordRow(*row) for row in self.conn.execute(sql, args)]
 
     def _rids_of_ids(self, collection_id: str, ids: Sequence[str]) -> list[int]:
         rids: list[int] = []
@@ -848,20 +765,6 @@ def _in_chunks(values: Sequence[Any]) -> Iterator[tuple[list[Any], str]]:
     for start in range(0, len(values), _CHUNK):
         part = list(values[start : start + _CHUNK])
         yield part, ",".join("?" * len(part))
-
-
-def vectors_from_blobs(blobs: Sequence[bytes], dimension: int) -> npt.NDArray[np.float32]:
-    """Stored embedding BLOBs (float32 little-endian) as one (n, dimension) matrix."""
-    if not blobs:
-        return np.zeros((0, dimension), np.float32)
-    matrix = np.frombuffer(b"".join(blobs), dtype="<f4").astype(np.float32, copy=False)
-    return matrix.reshape(len(blobs), dimension)
-
-
-def segmented(documents: Sequence[str | None]) -> list[str | None]:
-    """Documents as the keyword index stores them (None stays None)."""
-    words = iter(segment_documents([d for d in documents if d is not None]))
-    return [None if d is None else next(words) for d in documents]
 
 
 def _repeat(value: str, count: int) -> Iterator[str]:

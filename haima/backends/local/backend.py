@@ -25,14 +25,8 @@ from haima.filters import IdIn, combine
 from haima.index.faiss_index import Vectors
 from haima.index.plan_cache import PlanCache, PlanCacheStats
 from haima.settings import Settings
-from haima.storage.sqlite import (
-    DEFAULT_DATABASE,
-    DEFAULT_TENANT,
-    CollectionRow,
-    Store,
-    decode_metadata,
-    vectors_from_blobs,
-)
+from haima.storage.rows import CollectionRow, decode_metadata, vectors_from_blobs
+from haima.storage.sqlite import DEFAULT_DATABASE, DEFAULT_TENANT, Store
 from haima.types import GetResult, IncludeField, QueryResult, Where, WhereDocument
 
 #: The SQLite database in a store's folder; the index snapshots lie beside it.
@@ -287,12 +281,14 @@ class LocalBackend:
         # Records come in the order they were first stored, with or without `ids`, as in
         # Chroma: `limit` and `offset` page through that one order.
         return GetResult(
-            ids=[r[1] for r in rows],
-            embeddings=vectors_from_blobs([r[4] for r in rows], row.dimension or 0)
+            ids=[r.id for r in rows],
+            embeddings=vectors_from_blobs([r.embedding for r in rows], row.dimension or 0)
             if with_embeddings
             else None,
-            documents=[r[2] for r in rows] if "documents" in include else None,
-            metadatas=[decode_metadata(r[3]) for r in rows] if "metadatas" in include else None,
+            documents=[r.document for r in rows] if "documents" in include else None,
+            metadatas=[decode_metadata(r.metadata) for r in rows]
+            if "metadatas" in include
+            else None,
             uris=None,
             data=None,
             included=list(include),

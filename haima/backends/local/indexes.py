@@ -25,7 +25,8 @@ from haima.index.collection_index import CollectionIndex
 from haima.index.faiss_index import Rids, Vectors
 from haima.index.plan_cache import PlanCache
 from haima.index.snapshot import Snapshot, SnapshotError, write_snapshot
-from haima.storage.sqlite import CollectionRow, Store
+from haima.storage.rows import CollectionRow
+from haima.storage.sqlite import Store
 
 log = logging.getLogger("haima")
 

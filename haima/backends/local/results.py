@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from haima.index.faiss_index import Rids, Vectors
-from haima.storage.sqlite import decode_metadata, vectors_from_blobs
+from haima.storage.rows import FoundRecord, decode_metadata, vectors_from_blobs
 from haima.types import IncludeField, QueryResult
 
 #: Include fields read from SQLite; without them an answer comes from the index alone.
@@ -57,7 +57,7 @@ def ids_result(
 def query_result(
     rids: Rids,
     distances: Any,
-    records: dict[int, tuple[Any, ...]],
+    records: dict[int, FoundRecord],
     include: Sequence[IncludeField],
     dimension: int | None,
 ) -> QueryResult:
@@ -70,14 +70,14 @@ def query_result(
     # Python lists first: iterating NumPy scalars costs more than the rest of this loop.
     for row_rids, row_dist in zip(rids.tolist(), distances.tolist(), strict=True):
         keep = [(r, d) for r, d in zip(row_rids, row_dist, strict=True) if r in records]
-        ids.append([records[r][0] for r, _ in keep])
+        ids.append([records[r].id for r, _ in keep])
         if "documents" in include:
-            docs.append([records[r][1] for r, _ in keep])
+            docs.append([records[r].document for r, _ in keep])
         if "metadatas" in include:
-            mds.append([decode_metadata(records[r][2]) for r, _ in keep])
+            mds.append([decode_metadata(records[r].metadata) for r, _ in keep])
         dists.append([d for _, d in keep])
         if "embeddings" in include:
-            embs.append(vectors_from_blobs([records[r][3] for r, _ in keep], dimension or 0))
+            embs.append(vectors_from_blobs([records[r].embedding for r, _ in keep], dimension or 0))
     return QueryResult(
         ids=ids,
         embeddings=embs if "embeddings" in include else None,

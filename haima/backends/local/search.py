@@ -24,7 +24,8 @@ from haima.index.fusion import fused_distance, reciprocal_rank_fusion
 from haima.index.plan_cache import PlanCache
 from haima.index.planner import PartPlan
 from haima.settings import Settings
-from haima.storage.sqlite import CollectionRow, Store
+from haima.storage.rows import CollectionRow
+from haima.storage.sqlite import Store
 from haima.types import IncludeField, QueryResult
 
 #: Filter plans kept per backend, bounded by bytes (exact-scan plans hold vectors): by

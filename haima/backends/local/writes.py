@@ -15,7 +15,8 @@ from haima.config import CollectionConfiguration
 from haima.errors import DimensionMismatchError, NotFoundError
 from haima.filters import Filter
 from haima.index.faiss_index import Rids, Vectors
-from haima.storage.sqlite import CollectionRow, Store, decode_metadata
+from haima.storage.rows import CollectionRow, decode_metadata
+from haima.storage.sqlite import Store
 from haima.validation import merged_metadata
 
 #: Documents segmented ahead of a write, to be indexed once it runs (see `_segment_early`).
@@ -189,7 +190,7 @@ class Writer:
                     offset=None,
                     with_embeddings=False,
                 )
-                doomed = [(int(r[0]), decode_metadata(r[3])) for r in rows]
+                doomed = [(r.rid, decode_metadata(r.metadata)) for r in rows]
                 if not doomed:
                     return
                 seq = self.store.next_seq(conn, collection_id)

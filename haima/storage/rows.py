@@ -1,0 +1,127 @@
+"""What the store hands out and takes in: typed rows, and the encodings of metadata
+(JSON, and rows of the metadata index) and of vectors (float32 BLOBs)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from haima.filters import kind_of
+
+
+@dataclass(frozen=True)
+class CollectionRow:
+    id: str
+    tenant: str
+    database: str
+    name: str
+    metadata: dict[str, Any] | None
+    configuration: dict[str, Any]
+    dimension: int | None
+    seq: int
+    log_floor: int
+
+
+@dataclass
+class StoredRecord:
+    rid: int
+    id: str
+    document: str | None
+    metadata: dict[str, Any] | None
+
+
+class RecordRow(NamedTuple):
+    """A record as `Store.select_records` reads it (embedding: a BLOB, when asked for)."""
+
+    rid: int
+    id: str
+    document: str | None
+    metadata: str | None  # JSON, see `decode_metadata`
+    embedding: bytes | None = None
+
+
+class FoundRecord(NamedTuple):
+    """A search hit's fields as `Store.records_by_rid` reads them (None: not asked for)."""
+
+    id: str
+    document: str | None
+    metadata: str | None  # JSON, see `decode_metadata`
+    embedding: bytes | None
+
+
+def metadata_rows(
+    rids: Iterable[int], metadatas: Iterable[dict[str, Any] | None]
+) -> list[tuple[Any, ...]]:
+    """Rows of `metadata_index` for records (see the migration for the encoding), in the
+    index's order: inserting them so touches each B-tree page once. Tuples compare
+    (key, kind, in_list, value, rid) left to right, so values are only compared within
+    one kind. Metadata here is validated: str, bool, int, float or a list of one kind."""
+    rows: list[tuple[Any, ...]] = []
+    append = rows.append
+    for rid, metadata in zip(rids, metadatas, strict=True):
+        if not metadata:
+            continue
+        for key, value in metadata.items():
+            kind = type(value)
+            if kind is str:
+                append((key, "s", 0, value, rid))
+            elif kind is list:
+                for item in dict.fromkeys(value):  # distinct elements: they form the key
+                    append((key, kind_of(item), 1, item, rid))
+            else:
+                append((key, "b" if kind is bool else "n", 0, value, rid))
+    rows.sort()
+    return rows
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _c_encoder() -> Any:
+    """CPython's C encoder built once: `JSONEncoder.encode` builds it again for every
+    call, which doubled the cost of encoding small metadata dicts at ingestion."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+
+    def unsupported(value: object) -> object:
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+    # (markers, default, encoder, indent, key sep, item sep, sort_keys, skipkeys, allow_nan)
+    return make(
+        None, unsupported, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+
+
+_C_ENCODE = _c_encoder()
+
+
+def encode_metadata(metadata: dict[str, Any] | None) -> str | None:
+    if not metadata:
+        return None
+    if _C_ENCODE is not None:
+        return "".join(_C_ENCODE(metadata, 0))
+    return _JSON.encode(metadata)
+
+
+_DECODER = json.JSONDecoder()
+
+
+def decode_metadata(text: str | None) -> dict[str, Any] | None:
+    # raw_decode: the text is ours and has no surrounding whitespace to strip.
+    return _DECODER.raw_decode(text)[0] if text else None
+
+
+def vectors_from_blobs(blobs: Sequence[bytes | None], dimension: int) -> npt.NDArray[np.float32]:
+    """Stored embedding BLOBs (float32 little-endian) as one (n, dimension) matrix (the
+    rows were read with their embeddings: none is None)."""
+    if not blobs:
+        return np.zeros((0, dimension), np.float32)
+    joined = b"".join(blob for blob in blobs if blob is not None)
+    matrix = np.frombuffer(joined, dtype="<f4").astype(np.float32, copy=False)
+    return matrix.reshape(len(blobs), dimension)
