@@ -24,6 +24,7 @@ from haima import deadline
 from haima.errors import NotFoundError, UniqueConstraintError
 from haima.filters import Filter
 from haima.storage import keyword
+from haima.storage._sql import in_chunks
 from haima.storage.commits import CommitWatch
 from haima.storage.filter_sql import register_sql_functions, rid_select, where_sql
 from haima.storage.keyword import KeywordIndex
@@ -31,20 +32,16 @@ from haima.storage.rows import (
     CollectionRow,
     FoundRecord,
     RecordRow,
-    StoredRecord,
     decode_metadata,
     encode_metadata,
-    metadata_rows,
     vectors_from_blobs,
 )
-from haima.text import segmented
+from haima.storage.writes import WriteTransaction
 
 Rids = npt.NDArray[np.int64]
 DEFAULT_TENANT = "default_tenant"
 DEFAULT_DATABASE = "default_database"
 PAGE_SIZE = 32_768
-#: Variables per statement kept well under SQLite's limit (32766).
-_CHUNK = 10_000
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -54,15 +51,6 @@ def _migrations() -> list[tuple[int, str]]:
         if entry.name.endswith(".sql"):
             found.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
     return sorted(found)
-
-
-_INSERT_METADATA = (
-    "INSERT INTO metadata_index (key, kind, in_list, value, rid) VALUES (?, ?, ?, ?, ?)"
-)
-_DELETE_METADATA = (
-    "DELETE FROM metadata_index WHERE key = ? AND kind = ? AND in_list = ? AND value = ?"
-    " AND rid = ?"
-)
 
 
 class Store:
@@ -144,6 +132,12 @@ class Store:
                 self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
+
+    @contextmanager
+    def write(self) -> Iterator[WriteTransaction]:
+        """`transaction()` with the write calls of records (see storage/writes.py)."""
+        with self.transaction() as conn:
+            yield WriteTransaction(conn)
 
     @contextmanager
     def read_transaction(self) -> Iterator[None]:
@@ -423,138 +417,6 @@ class Store:
                 keyword.drop(conn, collection_id)
         return self.get_collection_by_id(collection_id)
 
-    # -- writes (call inside `transaction()`) -----------------------------------------
-
-    @staticmethod
-    def next_seq(conn: sqlite3.Connection, collection_id: str) -> int:
-        row = conn.execute(
-            "UPDATE collections SET seq = seq + 1 WHERE id = ? RETURNING seq", (collection_id,)
-        ).fetchone()
-        if row is None:
-            raise NotFoundError(f"collection {collection_id!r} does not exist (it was deleted)")
-        return int(row[0])
-
-    @staticmethod
-    def set_dimension(conn: sqlite3.Connection, collection_id: str, dimension: int) -> None:
-        conn.execute(
-            "UPDATE collections SET dimension = ? WHERE id = ? AND dimension IS NULL",
-            (dimension, collection_id),
-        )
-
-    @staticmethod
-    def collection_state(conn: sqlite3.Connection, collection_id: str) -> tuple[int | None, int]:
-        """(dimension, seq) read inside the current transaction."""
-        row = conn.execute(
-            "SELECT dimension, seq FROM collections WHERE id = ?", (collection_id,)
-        ).fetchone()
-        if row is None:
-            raise NotFoundError(f"collection {collection_id!r} does not exist (it was deleted)")
-        return row[0], int(row[1])
-
-    @staticmethod
-    def existing(
-        conn: sqlite3.Connection, collection_id: str, ids: Sequence[str]
-    ) -> dict[str, StoredRecord]:
-        found: dict[str, StoredRecord] = {}
-        for part, marks in _in_chunks(ids):
-            for rid, rec_id, doc, md in conn.execute(
-                f"SELECT rid, id, document, metadata FROM records"
-                f" WHERE collection_id = ? AND id IN ({marks})",
-                (collection_id, *part),
-            ):
-                found[rec_id] = StoredRecord(rid, rec_id, doc, decode_metadata(md))
-        return found
-
-    @staticmethod
-    def allocate_rids(conn: sqlite3.Connection, count: int) -> range:
-        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'").fetchone()
-        start = (int(row[0]) if row else 0) + 1
-        return range(start, start + count)
-
-    @staticmethod
-    def insert_records(
-        conn: sqlite3.Connection,
-        collection_id: str,
-        rids: Sequence[int],
-        ids: Sequence[str],
-        documents: Sequence[str | None],
-        metadatas: Sequence[dict[str, Any] | None],
-        vectors: npt.NDArray[np.float32],
-        *,
-        keyword_index: KeywordIndex | None,
-        texts: Iterable[str | None] | None = None,
-    ) -> None:
-        """Insert records; with a keyword index, also their documents' words (`texts`:
-        the documents already segmented, else they are segmented here)."""
-        vectors = np.ascontiguousarray(vectors, dtype="<f4")
-        conn.executemany(
-            "INSERT INTO records (rid, collection_id, id, document, metadata) VALUES (?, ?, ?, ?, ?)",
-            zip(
-                rids,
-                _repeat(collection_id, len(rids)),
-                ids,
-                documents,
-                (encode_metadata(m) for m in metadatas),
-                strict=True,
-            ),
-        )
-        conn.executemany(
-            "INSERT INTO vectors (rid, embedding) VALUES (?, ?)",
-            zip(rids, (v.tobytes() for v in vectors), strict=True),
-        )
-        conn.executemany(_INSERT_METADATA, metadata_rows(rids, metadatas))
-        if keyword_index is not None:
-            keyword_index.add(conn, rids, texts if texts is not None else segmented(documents))
-
-    @staticmethod
-    def update_in_place(
-        conn: sqlite3.Connection,
-        rid: int,
-        document: str | None,
-        metadata: dict[str, Any] | None,
-        old_metadata: dict[str, Any] | None,
-    ) -> None:
-        """Change a record's document and metadata, keeping its vector (and rid)."""
-        conn.execute(
-            "UPDATE records SET document = ?, metadata = ? WHERE rid = ?",
-            (document, encode_metadata(metadata), rid),
-        )
-        conn.executemany(_DELETE_METADATA, metadata_rows([rid], [old_metadata]))
-        conn.executemany(_INSERT_METADATA, metadata_rows([rid], [metadata]))
-
-    @staticmethod
-    def delete_records(
-        conn: sqlite3.Connection,
-        collection_id: str,
-        records: Sequence[tuple[int, dict[str, Any] | None]],
-        seq: int,
-        *,
-        keyword_index: KeywordIndex | None,
-    ) -> None:
-        """Delete (rid, metadata) records (and their words from the keyword index) and log
-        their vectors as deleted at `seq`."""
-        if keyword_index is not None:
-            keyword_index.remove(conn, [rid for rid, _ in records])
-        conn.executemany(
-            _DELETE_METADATA,
-            metadata_rows([rid for rid, _ in records], [md for _, md in records]),
-        )
-        conn.executemany("DELETE FROM records WHERE rid = ?", ((rid,) for rid, _ in records))
-        conn.executemany("DELETE FROM vectors WHERE rid = ?", ((rid,) for rid, _ in records))
-        conn.executemany(
-            "INSERT INTO deletions (seq, collection_id, rid) VALUES (?, ?, ?)",
-            ((seq, collection_id, rid) for rid, _ in records),
-        )
-
-    @staticmethod
-    def keyword_index(
-        conn: sqlite3.Connection, collection_id: str, *, adding: bool = True
-    ) -> KeywordIndex | None:
-        """The collection's keyword index, read inside the write transaction. A write that
-        `adding` words needs it built by the current segmenter (it is rebuilt otherwise);
-        one that only removes rows does not (see `keyword.find`)."""
-        return keyword.find(conn, collection_id, current=adding)
-
     # -- reads -------------------------------------------------------------------------
 
     def keyword_ready(self, collection_id: str) -> bool:
@@ -608,7 +470,7 @@ class Store:
         """Stored vectors of `rids`, in the order given."""
         by_rid: dict[int, bytes] = {}
         with self.lock:
-            for part, marks in _in_chunks([int(r) for r in rids]):
+            for part, marks in in_chunks([int(r) for r in rids]):
                 by_rid.update(
                     self.conn.execute(
                         f"SELECT rid, embedding FROM vectors WHERE rid IN ({marks})", part
@@ -697,7 +559,7 @@ class Store:
         wanted = [int(r) for r in rids]
         out: dict[int, FoundRecord] = {}
         with self.lock:
-            for part, marks in _in_chunks(wanted):
+            for part, marks in in_chunks(wanted):
                 for rid, *fields in self.conn.execute(
                     f"SELECT {columns} FROM {source} WHERE r.rid IN ({marks})", part
                 ):
@@ -745,7 +607,7 @@ class Store:
     def _rids_of_ids(self, collection_id: str, ids: Sequence[str]) -> list[int]:
         rids: list[int] = []
         with self.lock:
-            for part, marks in _in_chunks(ids):
+            for part, marks in in_chunks(ids):
                 rids.extend(
                     rid
                     for (rid,) in self.conn.execute(
@@ -758,18 +620,6 @@ class Store:
 
 #: SQLite virtual machine steps between deadline checks (about 0.1-0.5 ms of work).
 _DEADLINE_CHECK_STEPS = 20_000
-
-
-def _in_chunks(values: Sequence[Any]) -> Iterator[tuple[list[Any], str]]:
-    """`values` in slices that fit one statement, each with its `?,?,…` placeholders."""
-    for start in range(0, len(values), _CHUNK):
-        part = list(values[start : start + _CHUNK])
-        yield part, ",".join("?" * len(part))
-
-
-def _repeat(value: str, count: int) -> Iterator[str]:
-    for _ in range(count):
-        yield value
 
 
 def _split_sql(script: str) -> list[str]:

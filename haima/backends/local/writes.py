@@ -17,6 +17,7 @@ from haima.filters import Filter
 from haima.index.faiss_index import Rids, Vectors
 from haima.storage.rows import CollectionRow, decode_metadata
 from haima.storage.sqlite import Store
+from haima.storage.writes import WriteTransaction
 from haima.validation import merged_metadata
 
 #: Documents segmented ahead of a write, to be indexed once it runs (see `_segment_early`).
@@ -50,13 +51,13 @@ class Writer:
         with self.lock:
             row = self.indexes.before_write(collection_id)
             early = _segment_early(row, docs)
-            with self.store.transaction() as conn:
-                existing = self.store.existing(conn, collection_id, ids)
+            with self.store.write() as tx:
+                existing = tx.existing(collection_id, ids)
                 if existing:
                     # Chroma's rule: an id already stored is skipped, not replaced and not
                     # an error (see docs/architecture.md §10½).
                     keep = [i for i, record_id in enumerate(ids) if record_id not in existing]
-                    self._check_dimension(conn, collection_id, embeddings)
+                    self._check_dimension(tx, collection_id, embeddings)
                     if not keep:
                         return
                     ids = [ids[i] for i in keep]
@@ -65,11 +66,10 @@ class Writer:
                     embeddings = embeddings[keep]
                     count = len(ids)
                     early = None  # segmented for the whole batch: the index segments again
-                seq = self._begin_write(conn, collection_id, embeddings)
-                rids = self.store.allocate_rids(conn, count)
-                keyword_index = self.store.keyword_index(conn, collection_id)
-                self.store.insert_records(
-                    conn,
+                seq = self._begin_write(tx, collection_id, embeddings)
+                rids = tx.allocate_rids(count)
+                keyword_index = tx.keyword_index(collection_id)
+                tx.insert_records(
                     collection_id,
                     rids,
                     ids,
@@ -95,9 +95,9 @@ class Writer:
         with self.lock:
             row = self.indexes.before_write(collection_id)
             early = _segment_early(row, documents)
-            with self.store.transaction() as conn:
-                seq = self._begin_write(conn, collection_id, embeddings)
-                existing = self.store.existing(conn, collection_id, ids)
+            with self.store.write() as tx:
+                seq = self._begin_write(tx, collection_id, embeddings)
+                existing = tx.existing(collection_id, ids)
                 if must_exist and len(existing) < len(ids):
                     missing = [i for i in ids if i not in existing]
                     shown = ", ".join(repr(i) for i in missing[:5])
@@ -127,7 +127,7 @@ class Writer:
                         else old.metadata
                     )
                     if embeddings is None:
-                        self.store.update_in_place(conn, old.rid, doc, md2, old.metadata)
+                        tx.update_in_place(old.rid, doc, md2, old.metadata)
                         if doc != old.document:
                             retexted.append((old.rid, i))
                     else:
@@ -135,18 +135,15 @@ class Writer:
                         new_pos.append(i)
                         new_docs.append(doc)
                         new_mds.append(md2)
-                keyword_index = self.store.keyword_index(conn, collection_id)
+                keyword_index = tx.keyword_index(collection_id)
                 if replaced:
-                    self.store.delete_records(
-                        conn, collection_id, replaced, seq, keyword_index=keyword_index
-                    )
-                rids = self.store.allocate_rids(conn, len(new_pos))
+                    tx.delete_records(collection_id, replaced, seq, keyword_index=keyword_index)
+                rids = tx.allocate_rids(len(new_pos))
                 vectors = (
                     embeddings[new_pos] if embeddings is not None else np.zeros((0, 1), np.float32)
                 )
                 if new_pos:
-                    self.store.insert_records(
-                        conn,
+                    tx.insert_records(
                         collection_id,
                         rids,
                         [ids[i] for i in new_pos],
@@ -160,11 +157,11 @@ class Writer:
                     )
                 if keyword_index is not None and retexted:
                     in_place = [r for r, _ in retexted]
-                    keyword_index.remove(conn, in_place)
+                    keyword_index.remove(tx.conn, in_place)
                     positions = [i for _, i in retexted]
                     assert documents is not None  # only a given document is a new one
                     keyword_index.add(
-                        conn,
+                        tx.conn,
                         in_place,
                         _texts_of(early, documents, positions, [documents[i] for i in positions]),
                     )
@@ -180,8 +177,8 @@ class Writer:
     def delete(self, collection_id: str, ids: list[str] | None, filt: Filter | None) -> None:
         with self.lock:
             self.indexes.before_write(collection_id)
-            with self.store.transaction() as conn:
-                self.store.collection_state(conn, collection_id)
+            with self.store.write() as tx:
+                tx.collection_state(collection_id)
                 rows = self.store.select_records(
                     collection_id,
                     ids=ids,
@@ -193,13 +190,12 @@ class Writer:
                 doomed = [(r.rid, decode_metadata(r.metadata)) for r in rows]
                 if not doomed:
                     return
-                seq = self.store.next_seq(conn, collection_id)
-                self.store.delete_records(
-                    conn,
+                seq = tx.next_seq(collection_id)
+                tx.delete_records(
                     collection_id,
                     doomed,
                     seq,
-                    keyword_index=self.store.keyword_index(conn, collection_id, adding=False),
+                    keyword_index=tx.keyword_index(collection_id, adding=False),
                 )
                 rids = [rid for rid, _ in doomed]
             self._applied(
@@ -223,18 +219,20 @@ class Writer:
         self.indexes.after_write(collection_id, seq, rids, vectors, ids, deleted)
         self._wake_indexer()
 
-    def _begin_write(self, conn: Any, collection_id: str, embeddings: Vectors | None) -> int:
-        dimension = self._check_dimension(conn, collection_id, embeddings)
+    def _begin_write(
+        self, tx: WriteTransaction, collection_id: str, embeddings: Vectors | None
+    ) -> int:
+        dimension = self._check_dimension(tx, collection_id, embeddings)
         if dimension is None and embeddings is not None and len(embeddings):
-            self.store.set_dimension(conn, collection_id, int(embeddings.shape[1]))
-        return self.store.next_seq(conn, collection_id)
+            tx.set_dimension(collection_id, int(embeddings.shape[1]))
+        return tx.next_seq(collection_id)
 
     def _check_dimension(
-        self, conn: Any, collection_id: str, embeddings: Vectors | None
+        self, tx: WriteTransaction, collection_id: str, embeddings: Vectors | None
     ) -> int | None:
         """The collection's dimension (None: not set yet); embeddings of another one are
         refused."""
-        dimension, _ = self.store.collection_state(conn, collection_id)
+        dimension, _ = tx.collection_state(collection_id)
         given = None if embeddings is None or not len(embeddings) else embeddings.shape[1]
         if dimension is not None and given is not None and given != dimension:
             raise DimensionMismatchError(f"embeddings: expected dimension {dimension}, got {given}")
