@@ -17,7 +17,9 @@ Where = Mapping[str, Any]
 WhereDocument = Mapping[str, Any]
 Embedding = Sequence[float] | npt.NDArray[Any]
 Embeddings = Sequence[Embedding] | npt.NDArray[Any]
+#: Float32 vectors, one per row; and the engine's record ids (rids), int64.
 Vectors = npt.NDArray[np.float32]
+Rids = npt.NDArray[np.int64]
 
 IncludeField = Literal["documents", "metadatas", "embeddings", "distances", "uris", "data"]
 Include = Sequence[IncludeField]

@@ -20,12 +20,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
-import numpy.typing as npt
 
 from haima.embeddings._validate import validate_texts
 from haima.errors import EmbeddingFunctionError, InvalidArgumentError
+from haima.types import Vectors as Vectors  # re-exported for the providers
 
-Vectors = npt.NDArray[np.float32]
 EmbeddingSpec = dict[str, Any]
 
 

@@ -23,12 +23,12 @@ import numpy.typing as npt
 
 from haima.config import IndexConfig, Metric
 from haima.index.snapshot import Snapshot
+from haima.types import Rids as Rids  # re-exported: the index modules name them here
+from haima.types import Vectors as Vectors
 
 # FAISS's own type stubs are partial (SWIG); it is used as an untyped module here.
 faiss: Any = importlib.import_module("faiss")
 
-Vectors = npt.NDArray[np.float32]
-Rids = npt.NDArray[np.int64]
 Bitmap = npt.NDArray[np.uint8]
 
 #: Index kinds whose stored vectors are the originals, usable for exact re-scoring.

@@ -37,8 +37,8 @@ from haima.storage.rows import (
     vectors_from_blobs,
 )
 from haima.storage.writes import WriteTransaction
+from haima.types import Rids as Rids  # re-exported
 
-Rids = npt.NDArray[np.int64]
 DEFAULT_TENANT = "default_tenant"
 DEFAULT_DATABASE = "default_database"
 PAGE_SIZE = 32_768
