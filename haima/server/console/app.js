@@ -114,7 +114,9 @@ function showSignIn(message) {
       h(
         "p",
         { class: "muted" },
-        "This server asks for an API key (haima run --api-key). It is kept in this tab only and sent in a header.",
+        "This server asks for an API key (",
+        h("code", null, "haima run --api-key"),
+        "). It is kept in this tab only and sent in a header, never in a URL.",
       ),
       form,
     ),
@@ -240,13 +242,13 @@ function collectionsTable(ctx, collections) {
     null,
     h("th", { scope: "col" }, "Collection"),
     h("th", { scope: "col", class: "num" }, "Records"),
-    h("th", { scope: "col", class: "num" }, "Dim"),
-    h("th", { scope: "col" }, "Metric"),
+    h("th", { scope: "col", class: "num hide-narrow" }, "Dim"),
+    h("th", { scope: "col", class: "hide-narrow" }, "Metric"),
     h("th", { scope: "col" }, "Index"),
-    h("th", { scope: "col" }, "Embedding"),
-    h("th", { scope: "col" }, "Keyword"),
+    h("th", { scope: "col", class: "hide-narrow" }, "Embedding"),
+    h("th", { scope: "col", class: "hide-narrow" }, "Keyword"),
     h("th", { scope: "col", class: "num" }, "Size"),
-    writable() ? h("th", { scope: "col" }, h("span", { class: "hide-narrow" }, "Actions")) : null,
+    writable() ? h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")) : null,
   );
   const rows = collections.map((c) =>
     h(
@@ -254,11 +256,11 @@ function collectionsTable(ctx, collections) {
       { dataset: { collection: c.name } },
       h("td", null, h("a", { href: collectionHref(c) }, c.name)),
       h("td", { class: "num" }, int(c.count)),
-      h("td", { class: "num" }, c.dimension ?? "—"),
-      h("td", null, c.metric),
+      h("td", { class: "num hide-narrow" }, c.dimension ?? "—"),
+      h("td", { class: "hide-narrow" }, c.metric),
       h("td", null, indexBadge(c.index)),
-      h("td", null, embeddingLabel(c.embedding)),
-      h("td", null, h("span", { class: c.keyword ? "badge ok" : "badge off" }, c.keyword ? "on" : "off")),
+      h("td", { class: "hide-narrow" }, embeddingLabel(c.embedding)),
+      h("td", { class: "hide-narrow" }, h("span", { class: c.keyword ? "badge ok" : "badge off" }, c.keyword ? "on" : "off")),
       h("td", { class: "num", title: sizeTitle(c.bytes) }, bytes(c.bytes.total)),
       writable()
         ? h(

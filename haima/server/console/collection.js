@@ -145,7 +145,11 @@ async function recordsTab(ctx, box, c) {
   );
   replace(box, form, tableBox, h("div", { class: "pager" }, prev, position, next));
 
+  // Each load has a number: an answer to an earlier load that arrives late is dropped.
+  let generation = 0;
   async function load() {
+    const mine = ++generation;
+    const current = () => ctx.alive() && mine === generation;
     whereError.textContent = docError.textContent = otherError.textContent = "";
     const where = parseJsonField(st.where, "where");
     const whereDocument = parseJsonField(st.whereDocument, "where_document");
@@ -164,7 +168,7 @@ async function recordsTab(ctx, box, c) {
     try {
       [page, total] = await Promise.all([api.get(c, body), filtered ? null : api.count(c)]);
     } catch (error) {
-      if (!ctx.alive()) return;
+      if (!current()) return;
       tableBox.removeAttribute("aria-busy");
       // Haima names the field a message is about: show it under that editor.
       const target = /^where_document\b/.test(error.message)
@@ -175,7 +179,7 @@ async function recordsTab(ctx, box, c) {
       target.textContent = error.message;
       return;
     }
-    if (!ctx.alive()) return;
+    if (!current()) return;
     tableBox.removeAttribute("aria-busy");
     const more = page.ids.length > st.size;
     const count = Math.min(page.ids.length, st.size);
@@ -218,7 +222,7 @@ async function recordsTab(ctx, box, c) {
 }
 
 function recordsTable(c, page, count) {
-  if (!count) return h("p", { class: "muted", style: null }, "\u00a0No records match.");
+  if (!count) return h("p", { class: "muted", id: "records-table" }, "\u00a0No records match.");
   const rows = [];
   for (let i = 0; i < count; i += 1) {
     const id = page.ids[i];

@@ -218,7 +218,7 @@ function tradeoffChart(report, results) {
     grid,
     svg("line", { class: "axis", x1: PAD.left, x2: W - PAD.right, y1: H - PAD.bottom, y2: H - PAD.bottom }),
     xTicks,
-    svg("text", { x: W - PAD.right, y: H - 4, "text-anchor": "end" }, log ? "p50 latency (log scale)" : "p50 latency"),
+    svg("text", { x: (PAD.left + W - PAD.right) / 2, y: H - 4, "text-anchor": "middle" }, log ? "p50 latency (log scale)" : "p50 latency"),
     dots,
     legend(results, H + 4),
   );

@@ -13,7 +13,8 @@ const NONE = "#c7ccd1";
 // viridis, five stops, for numeric keys
 const RAMP = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
 const MAX_CATEGORIES = PALETTE.length;
-const RADIUS = 2.6;
+// Dot radius by sample size: small samples get larger dots.
+const radiusFor = (n) => (n < 500 ? 4.5 : n < 2500 ? 3.4 : 2.6);
 const HOVER_PX = 8;
 const CELL = 12;
 
@@ -156,10 +157,11 @@ export async function mapTab(ctx, box, c) {
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.fillStyle = cssVar("--map-bg");
     g.fillRect(0, 0, width, height);
+    const radius = radiusFor(data.points.length);
     const b = bounds();
-    const sx = (width - 2 * RADIUS) / (b.x1 - b.x0);
-    const sy = (height - 2 * RADIUS) / (b.y1 - b.y0);
-    const toScreen = (p) => [RADIUS + (p[0] - b.x0) * sx, height - RADIUS - (p[1] - b.y0) * sy];
+    const sx = (width - 2 * radius) / (b.x1 - b.x0);
+    const sy = (height - 2 * radius) / (b.y1 - b.y0);
+    const toScreen = (p) => [radius + (p[0] - b.x0) * sx, height - radius - (p[1] - b.y0) * sy];
     // axes through the sample's mean (the projection's origin)
     g.strokeStyle = cssVar("--map-grid");
     g.lineWidth = 1;
@@ -183,20 +185,20 @@ export async function mapTab(ctx, box, c) {
       g.fillStyle = colour;
       g.beginPath();
       for (const [x, y] of points) {
-        g.moveTo(x + RADIUS, y);
-        g.arc(x, y, RADIUS, 0, 2 * Math.PI);
+        g.moveTo(x + radius, y);
+        g.arc(x, y, radius, 0, 2 * Math.PI);
       }
       g.fill();
       drawn += points.length;
     }
     g.globalAlpha = 1;
-    if (dropped) drawQuery(g, toScreen);
+    if (dropped) drawQuery(g, toScreen, radius);
     canvas.dataset.points = String(drawn);
     buildGrid();
     return performance.now() - started;
   }
 
-  function drawQuery(g, toScreen) {
+  function drawQuery(g, toScreen, radius) {
     const [qx, qy] = toScreen(dropped.point);
     g.strokeStyle = cssVar("--text");
     g.lineWidth = 1;
@@ -213,7 +215,7 @@ export async function mapTab(ctx, box, c) {
     for (const n of dropped.neighbors) {
       const [x, y] = toScreen(n.point);
       g.beginPath();
-      g.arc(x, y, RADIUS + 3, 0, 2 * Math.PI);
+      g.arc(x, y, radius + 3, 0, 2 * Math.PI);
       g.stroke();
     }
     g.fillStyle = cssVar("--danger");
@@ -324,10 +326,14 @@ export async function mapTab(ctx, box, c) {
     return { x: rect.left + layout[i][0], y: rect.top + layout[i][1] };
   };
 
+  let generation = 0; // a late answer to an earlier load is dropped
   async function load() {
+    const mine = ++generation;
     problem.textContent = "";
     canvas.dataset.state = "loading";
-    for (const name of ["haima:map-request", "haima:map-data", "haima:map-drawn"]) performance.clearMarks(name);
+    for (const name of ["haima:map-request", "haima:map-data", "haima:map-drawn", "haima:map-painted"]) {
+      performance.clearMarks(name);
+    }
     performance.clearMeasures("haima:map-draw");
     performance.clearMeasures("haima:map-load");
     performance.mark("haima:map-request");
@@ -335,10 +341,10 @@ export async function mapTab(ctx, box, c) {
     try {
       fresh = await api.map(c, { sample: st.sample });
     } catch (error) {
-      if (ctx.alive()) problem.textContent = error.message;
+      if (ctx.alive() && mine === generation) problem.textContent = error.message;
       return;
     }
-    if (!ctx.alive()) return;
+    if (!ctx.alive() || mine !== generation) return;
     performance.mark("haima:map-data");
     data = fresh;
     dropped = null;
@@ -357,7 +363,7 @@ export async function mapTab(ctx, box, c) {
     // ... and until the frame with the points is on screen
     requestAnimationFrame(() =>
       setTimeout(() => {
-        if (!ctx.alive()) return;
+        if (!ctx.alive() || mine !== generation) return;
         performance.mark("haima:map-painted");
         performance.measure("haima:map-load", "haima:map-request", "haima:map-painted");
         canvas.dataset.state = "ready";

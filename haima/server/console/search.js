@@ -130,8 +130,10 @@ export async function searchTab(ctx, box, c) {
   replace(box, form, results);
 
   compare.addEventListener("change", () => (compareBox.hidden = !compare.checked));
+  let generation = 0; // a late answer to an earlier search is dropped
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    const mine = ++generation;
     Object.assign(st, {
       query: query.value,
       kind: checkedValue(form, "kind"),
@@ -155,10 +157,11 @@ export async function searchTab(ctx, box, c) {
     }
     results.classList.toggle("compare", sides.length > 1);
     results.setAttribute("aria-busy", "true");
+    replace(results);
     const terms = st.kind === "text" ? api.terms(st.query).then((t) => t.terms, () => []) : Promise.resolve([]);
     const answers = await Promise.all(sides.map((side) => timedQuery(side, body)));
     const words = await terms;
-    if (!ctx.alive()) return;
+    if (!ctx.alive() || mine !== generation) return;
     results.removeAttribute("aria-busy");
     const idSets = answers.map((a) => (a.result ? a.result.ids[0] : []));
     replace(
