@@ -101,7 +101,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
             points = httpx.get(f"{collections_url(server.url)}/points").json()
         with haima.HttpClient.from_url(server.url, tenant="acme", database="staging") as acme:
             acme.create_collection("tickets", embedding_function=None).add(
-                ids=["t1", "t2"], embeddings=[[1.0, 0.0], [0.0, 1.0]], documents=["退款申请", "登录失败"]
+                ids=["t1", "t2"],
+                embeddings=[[1.0, 0.0], [0.0, 1.0]],
+                documents=["退款申请", "登录失败"],
             )
         yield Store(server, articles, points, vectors)
 
@@ -121,7 +123,9 @@ def open_page(browser: Any) -> Iterator[OpenPage]:
         log = PageLog()
         log.attach(page)
         page.log = log
-        opened.append((ctx, log, origin, expected_statuses if expected_statuses is not None else set()))
+        opened.append(
+            (ctx, log, origin, expected_statuses if expected_statuses is not None else set())
+        )
         return page
 
     yield open_
@@ -355,7 +359,11 @@ def test_map_draws_the_sample_and_places_a_query(
     expect(canvas).to_have_attribute("data-state", "ready", timeout=30_000)
     expect(canvas).to_have_attribute("data-points", str(min(POINTS, MAP_SAMPLE)))
     legend = page.locator("#map-legend > span").all_inner_texts()
-    counts = {m.group(1): int(m.group(2).replace(",", "")) for m in (re.match(r"(c\d) \(([\d,]+)\)", t) for t in legend) if m}
+    counts = {
+        m.group(1): int(m.group(2).replace(",", ""))
+        for m in (re.match(r"(c\d) \(([\d,]+)\)", t) for t in legend)
+        if m
+    }
     assert sorted(counts) == ["c0", "c1", "c2", "c3", "c4"]
     assert sum(counts.values()) == MAP_SAMPLE
     painted = page.evaluate(
@@ -405,9 +413,7 @@ def test_map_places_a_text_query_among_its_neighbours(
     page.fill("#map-query", "北京")
     page.click("#map-drop-button")
     expect(canvas).to_have_attribute("data-query", "shown")
-    expected = store.api(
-        store.articles, "query", {"query_texts": ["北京"], "n_results": 10}
-    ).json()
+    expected = store.api(store.articles, "query", {"query_texts": ["北京"], "n_results": 10}).json()
     assert ids_in(page, "#map-neighbour-list li") == expected["ids"][0]
     shot(page, shots, "map-query", full_page=True)
 

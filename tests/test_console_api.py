@@ -115,7 +115,9 @@ def test_every_file_the_page_loads_is_served_from_the_package(server: ServerProc
         if path.endswith(".js"):
             code = response.text.replace('"http://www.w3.org/2000/svg"', "")  # a name, not a URL
             assert "http://" not in code and "https://" not in code, path
-            pending += [f"/console/{name}" for name in re.findall(r'from "\./([\w-]+\.js)"', response.text)]
+            pending += [
+                f"/console/{name}" for name in re.findall(r'from "\./([\w-]+\.js)"', response.text)
+            ]
     assert seen["/console/app.js"].startswith("text/javascript")
     assert seen["/console/app.css"].startswith("text/css")
     assert {"/console/api.js", "/console/map.js", "/console/eval.js"} <= set(seen)
@@ -160,11 +162,18 @@ def test_collection_statistics(server: ServerProcess, clusters: dict[str, Any]) 
         hnsw = client.create_collection(
             "graph", configuration={"index": {"type": "hnsw"}}, embedding_function=None
         )
-        hnsw.add(ids=[f"g{i}" for i in range(300)], embeddings=np.random.default_rng(1).random((300, 8)))
+        hnsw.add(
+            ids=[f"g{i}" for i in range(300)], embeddings=np.random.default_rng(1).random((300, 8))
+        )
         hnsw.build_index()
 
     stats = httpx.get(route(server, plain.id, "stats")).json()
-    assert (stats["name"], stats["count"], stats["dimension"], stats["metric"]) == ("plain-flat", 3, 5, "ip")
+    assert (stats["name"], stats["count"], stats["dimension"], stats["metric"]) == (
+        "plain-flat",
+        3,
+        5,
+        "ip",
+    )
     assert stats["keyword"] is True and stats["embedding"] is None
     assert stats["index"]["type"] == "flat" and stats["index"]["state"] == "ready"
     assert stats["index"]["ann"] is None and stats["index"]["exact"] == 3
@@ -174,12 +183,18 @@ def test_collection_statistics(server: ServerProcess, clusters: dict[str, Any]) 
     assert stats["bytes"]["total"] == sum(stats["bytes"][k] for k in ("index", "vectors", "text"))
 
     graph = httpx.get(route(server, hnsw.id, "stats")).json()
-    assert (graph["index"]["type"], graph["index"]["ann"], graph["index"]["state"]) == ("hnsw", "hnsw", "ready")
+    assert (graph["index"]["type"], graph["index"]["ann"], graph["index"]["state"]) == (
+        "hnsw",
+        "hnsw",
+        "ready",
+    )
     assert graph["index"]["indexed"] == 300 and graph["index"]["pending"] == 0
     assert graph["bytes"]["index"] > 300 * 8 * 4  # the snapshot build_index wrote
 
     listing = httpx.get(f"{server.url}{HAIMA}/collections").json()["databases"]
-    default = next(d for d in listing if (d["tenant"], d["database"]) == ("default_tenant", "default_database"))
+    default = next(
+        d for d in listing if (d["tenant"], d["database"]) == ("default_tenant", "default_database")
+    )
     by_name = {c["name"]: c for c in default["collections"]}
     assert by_name["clusters"]["count"] == COUNT and by_name["graph"]["count"] == 300
     assert by_name["plain-flat"] == stats
@@ -193,7 +208,9 @@ def test_every_tenant_and_database_is_listed(server: ServerProcess) -> None:
         admin.create_tenant("globex")
         admin.create_database("archive", tenant="globex")
     with haima.HttpClient.from_url(server.url, tenant="globex", database="archive") as client:
-        client.create_collection("old-notes", embedding_function=None).add(ids=["x"], embeddings=[[1.0]])
+        client.create_collection("old-notes", embedding_function=None).add(
+            ids=["x"], embeddings=[[1.0]]
+        )
     listing = httpx.get(f"{server.url}{HAIMA}/collections").json()["databases"]
     pairs = {(d["tenant"], d["database"]): [c["name"] for c in d["collections"]] for d in listing}
     assert pairs[("globex", "archive")] == ["old-notes"]
@@ -262,7 +279,9 @@ def test_the_map_projects_a_seeded_uniform_sample(
 
     too_many = httpx.post(url, json={"sample": MAX_MAP_SAMPLE + 1})
     assert too_many.status_code == 400
-    assert too_many.json()["message"] == f"sample: at most {MAX_MAP_SAMPLE}, got {MAX_MAP_SAMPLE + 1}"
+    assert (
+        too_many.json()["message"] == f"sample: at most {MAX_MAP_SAMPLE}, got {MAX_MAP_SAMPLE + 1}"
+    )
     assert httpx.post(url, json={"sample": 0}).status_code == 400
 
 
@@ -276,9 +295,13 @@ def test_a_dropped_query_lands_among_its_neighbours(
     ).json()
     with haima.HttpClient.from_url(server.url) as client:
         col = client.get_collection("clusters", embedding_function=None)
-        expected = col.query(query_embeddings=[centre], n_results=7, include=["distances", "embeddings"])
+        expected = col.query(
+            query_embeddings=[centre], n_results=7, include=["distances", "embeddings"]
+        )
     assert [n["id"] for n in answer["neighbors"]] == expected["ids"][0]
-    assert [n["distance"] for n in answer["neighbors"]] == pytest.approx(expected["distances"][0], rel=1e-5)
+    assert [n["distance"] for n in answer["neighbors"]] == pytest.approx(
+        expected["distances"][0], rel=1e-5
+    )
 
     sample = httpx.post(route(server, clusters["id"], "map"), json={"sample": 1_000}).json()
     index = {record_id: i for i, record_id in enumerate(clusters["ids"])}
@@ -288,7 +311,9 @@ def test_a_dropped_query_lands_among_its_neighbours(
     where = signs * ((centre - mean) @ axes.T)
     np.testing.assert_allclose(answer["point"], where, atol=1e-3)
     for neighbour, vector in zip(answer["neighbors"], expected["embeddings"][0], strict=True):
-        np.testing.assert_allclose(neighbour["point"], signs * ((vector - mean) @ axes.T), atol=1e-3)
+        np.testing.assert_allclose(
+            neighbour["point"], signs * ((vector - mean) @ axes.T), atol=1e-3
+        )
 
     both = httpx.post(
         route(server, clusters["id"], "map/query"),
@@ -307,9 +332,13 @@ def test_a_dropped_query_lands_among_its_neighbours(
 
 
 def test_a_records_neighbours_and_norm(server: ServerProcess, clusters: dict[str, Any]) -> None:
-    answer = httpx.post(route(server, clusters["id"], "neighbors"), json={"id": "v17", "n_results": 5}).json()
+    answer = httpx.post(
+        route(server, clusters["id"], "neighbors"), json={"id": "v17", "n_results": 5}
+    ).json()
     vector = clusters["vectors"][17]
-    assert answer["norm"] == pytest.approx(float(np.linalg.norm(vector.astype(np.float64))), rel=1e-6)
+    assert answer["norm"] == pytest.approx(
+        float(np.linalg.norm(vector.astype(np.float64))), rel=1e-6
+    )
     assert answer["dimension"] == DIM and answer["document"] == "vector 17"
     assert answer["head"] == pytest.approx(vector[:8].tolist())
     with haima.HttpClient.from_url(server.url) as client:
@@ -321,7 +350,9 @@ def test_a_records_neighbours_and_norm(server: ServerProcess, clusters: dict[str
     assert missing.status_code == 404 and "no record 'nope'" in missing.json()["message"]
     no_id = httpx.post(route(server, clusters["id"], "neighbors"), json={})
     assert no_id.status_code == 400 and no_id.json()["message"].startswith("id")
-    too_many = httpx.post(route(server, clusters["id"], "neighbors"), json={"id": "v1", "n_results": 101})
+    too_many = httpx.post(
+        route(server, clusters["id"], "neighbors"), json={"id": "v1", "n_results": 101}
+    )
     assert too_many.status_code == 400
 
     with haima.HttpClient.from_url(server.url) as client:
@@ -408,7 +439,12 @@ def test_index_state_building_ready_and_not_loaded(tmp_path: Path) -> None:
     assert (building["state"], building["pending"], building["ann"]) == ("building", 50, None)
     backend.build_index(model.id)
     ready = index_status(backend, model.id, config)
-    assert (ready["state"], ready["pending"], ready["ann"], ready["indexed"]) == ("ready", 0, "hnsw", 50)
+    assert (ready["state"], ready["pending"], ready["ann"], ready["indexed"]) == (
+        "ready",
+        0,
+        "hnsw",
+        50,
+    )
     backend.close()
     reopened = LocalBackend(tmp_path / "store", settings)
     try:

@@ -27,7 +27,9 @@ CHROMIUM_ARGS = [
 
 #: How Chromium reports an HTTP error answer in the page's console (it is the browser's
 #: network log, not something the page wrote).
-_FAILED_LOAD = re.compile(r"^Failed to load resource: the server responded with a status of (\d{3})\b")
+_FAILED_LOAD = re.compile(
+    r"^Failed to load resource: the server responded with a status of (\d{3})\b"
+)
 
 
 def launch(playwright: Any) -> Any:
@@ -49,9 +51,9 @@ class PageLog:
         page.on("response", lambda response: self.statuses.append(response.status))
         page.on(
             "console",
-            lambda message: self.console_errors.append(message.text)
-            if message.type == "error"
-            else None,
+            lambda message: (
+                self.console_errors.append(message.text) if message.type == "error" else None
+            ),
         )
         page.on("pageerror", lambda error: self.page_errors.append(str(error)))
 

@@ -16,6 +16,7 @@ import haima
 COLLECTIONS = "/api/v2/tenants/{tenant}/databases/{database}/collections"
 
 #: (id, document, metadata): English and Chinese notes on a few topics.
+# fmt: off
 ARTICLES: list[tuple[str, str, dict[str, Any]]] = [
     ("en-hnsw", "HNSW builds a layered graph; a search walks from the top layer down to the nearest vectors.", {"lang": "en", "topic": "index", "year": 2021}),
     ("en-ivf", "IVF indexes split the vectors into lists around centroids and probe only a few lists per query.", {"lang": "en", "topic": "index", "year": 2020}),
@@ -52,17 +53,22 @@ ARTICLES: list[tuple[str, str, dict[str, Any]]] = [
     ("zh-storage", "数据库在预写日志模式下，读者可以在写入者提交事务时继续读取。", {"lang": "zh", "topic": "storage", "year": 2021}),
     ("zh-crash", "每一次确认过的写入在崩溃后依然存在，因为它在应答之前已经提交。", {"lang": "zh", "topic": "storage", "year": 2024}),
 ]
+# fmt: on
 
 #: Clusters of the map collection and their sizes.
 CLUSTERS = 5
 MAP_DIM = 24
 
 
-def collections_url(url: str, tenant: str = "default_tenant", database: str = "default_database") -> str:
+def collections_url(
+    url: str, tenant: str = "default_tenant", database: str = "default_database"
+) -> str:
     return url + COLLECTIONS.format(tenant=tenant, database=database)
 
 
-def create_articles(url: str, name: str = "articles", headers: dict[str, str] | None = None) -> dict[str, Any]:
+def create_articles(
+    url: str, name: str = "articles", headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The bilingual notes with the keyword index on, embedded by the server's default
     model (documents sent without embeddings, as a plain REST client would)."""
     with httpx.Client(timeout=120, headers=headers) as http:
@@ -99,7 +105,9 @@ def create_points(
     labels = rng.integers(0, CLUSTERS, count)
     vectors = (centres[labels] + rng.standard_normal((count, MAP_DIM))).astype(np.float32)
     ids = [f"p{i:05d}" for i in range(count)]
-    metadatas = [{"cluster": f"c{label}", "score": round(float(rng.random()), 3)} for label in labels]
+    metadatas = [
+        {"cluster": f"c{label}", "score": round(float(rng.random()), 3)} for label in labels
+    ]
     with haima.HttpClient.from_url(url, api_key=api_key) as client:
         collection = client.create_collection(name, embedding_function=None)
         for start in range(0, count, 2_000):
@@ -108,6 +116,9 @@ def create_points(
                 ids=ids[start:stop],
                 embeddings=vectors[start:stop],
                 metadatas=metadatas[start:stop],  # type: ignore[arg-type]
-                documents=[f"point {i} of cluster {metadatas[i]['cluster']}" for i in range(start, min(stop, count))],
+                documents=[
+                    f"point {i} of cluster {metadatas[i]['cluster']}"
+                    for i in range(start, min(stop, count))
+                ],
             )
     return vectors, ids
