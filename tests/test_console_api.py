@@ -277,6 +277,12 @@ def test_the_map_projects_a_seeded_uniform_sample(
     whole = httpx.post(url, json={"sample": MAX_MAP_SAMPLE}).json()
     assert sorted(whole["ids"]) == sorted(clusters["ids"])  # fewer records than asked: all
 
+    with haima.HttpClient.from_url(server.url) as client:
+        empty = client.create_collection("nothing-yet", embedding_function=None)
+    nothing = httpx.post(route(server, empty.id, "map"), json={}).json()
+    assert (nothing["total"], nothing["ids"], nothing["points"]) == (0, [], [])
+    assert httpx.get(route(server, empty.id, "stats")).json()["index"]["state"] == "empty"
+
     too_many = httpx.post(url, json={"sample": MAX_MAP_SAMPLE + 1})
     assert too_many.status_code == 400
     assert (

@@ -61,7 +61,9 @@ def collection_stats(
         "count": count,
         "dimension": model.dimension,
         "metric": config.metric,
-        "index": index_status(backend, model.id, config),
+        "index": index_status(backend, model.id, config)
+        if count
+        else {"type": config.index.type, "state": "empty", "ann": None},
         "embedding": None
         if not spec
         else {"provider": spec.get("provider"), "model": spec.get("model")},

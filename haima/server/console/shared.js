@@ -22,12 +22,12 @@ export function indexBadge(index) {
   const kinds = index.ann ? `${index.type} → ${index.ann}` : index.type;
   const state = index.state;
   const cls = state === "ready" ? "badge ok" : state === "building" ? "badge warn" : "badge";
-  const detail =
-    state === "building"
-      ? `${int(index.pending)} vectors waiting for the ${index.ann || "ANN"} index`
-      : state === "ready"
-        ? `${int(index.indexed)} in the ANN part, ${int(index.exact)} searched exactly`
-        : "this process has not opened the index yet; it loads on the first query";
+  const details = {
+    building: `${int(index.pending)} vectors waiting for the ${index.ann || "ANN"} index; searches stay complete meanwhile`,
+    ready: `${int(index.indexed)} in the ANN part, ${int(index.exact)} searched exactly`,
+    empty: "no vectors yet",
+  };
+  const detail = details[state] || "this process has not opened the index yet; it loads on the first query";
   return [h("span", { class: "mono" }, kinds), " ", h("span", { class: cls, title: detail }, state)];
 }
 
