@@ -20,7 +20,8 @@ pytest.importorskip("fastapi")
 import haima
 from haima.backends.local import LocalBackend
 from haima.config import CollectionConfiguration, parse_configuration
-from haima.server.console_data import MAX_MAP_SAMPLE, index_status
+from haima.server import console_data
+from haima.server.console_data import MAX_MAP_SAMPLE, SizeCache, index_status
 from haima.server.metrics import BUCKETS, Metrics, RequestTotals
 from haima.server.projection import EXACT_MAX_DIM, fit_pca
 from haima.settings import Settings
@@ -180,6 +181,7 @@ def test_collection_statistics(server: ServerProcess, clusters: dict[str, Any]) 
     text = sum(len(i.encode()) for i in ids) + sum(len(d.encode()) for d in docs if d)
     assert stats["bytes"]["vectors"] == 3 * 5 * 4
     assert stats["bytes"]["text"] == text  # no metadata: ids and documents, in UTF-8 bytes
+    assert stats["bytes"]["text_estimated"] is False
     assert stats["bytes"]["total"] == sum(stats["bytes"][k] for k in ("index", "vectors", "text"))
 
     graph = httpx.get(route(server, hnsw.id, "stats")).json()
@@ -458,3 +460,28 @@ def test_index_state_building_ready_and_not_loaded(tmp_path: Path) -> None:
         assert (cold["state"], cold["ann"]) == ("not loaded", "hnsw")
     finally:
         reopened.close()
+
+
+def test_text_bytes_of_large_collections_are_estimated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(console_data, "EXACT_TEXT_ROWS", 40)
+    backend = LocalBackend(tmp_path / "store", Settings(background_indexing=False))
+    try:
+        configuration = parse_configuration(None).to_json()
+        model = backend.create_collection(
+            "default_tenant", "default_database", "c", None, configuration, False
+        )
+        ids = [f"id{i:03d}" for i in range(100)]  # every record the same size
+        vectors = np.ones((100, 2), np.float32)
+        backend.add(model.id, ids, vectors, ["文档" * 5] * 100, None)
+        sizes = SizeCache()
+        each = len(ids[0]) + len(("文档" * 5).encode())
+        assert sizes.text_bytes(backend, model.id, 100) == (100 * each, True)  # from 40
+        backend.add(model.id, ["x"], vectors[:1], None, None)  # 1 byte: a new version
+        assert sizes.text_bytes(backend, model.id, 101) == (101 * each, True)
+        monkeypatch.setattr(console_data, "EXACT_TEXT_ROWS", 1_000)
+        assert sizes.text_bytes(backend, model.id, 101) == (101 * each, True)  # cached
+        assert SizeCache().text_bytes(backend, model.id, 101) == (100 * each + 1, False)
+    finally:
+        backend.close()

@@ -38,6 +38,9 @@ from haima.types import IncludeField, Vectors
 MAX_MAP_SAMPLE = 20_000
 #: Characters of each document sent with the map (shown on hover).
 MAP_DOCUMENT_CHARS = 200
+#: Collections up to this many records have their text bytes summed exactly; larger ones
+#: are estimated from this many.
+EXACT_TEXT_ROWS = 20_000
 #: Server statistics are computed over at most this many recent seconds.
 STATS_WINDOW_S = 60.0
 
@@ -133,36 +136,41 @@ def _snapshot_path(backend: LocalBackend, collection_id: str) -> Path | None:
 
 
 class SizeCache:
-    """The bytes of each collection's ids, documents and metadata, summed once per
-    collection version (a scan of its records)."""
+    """The bytes of each collection's ids, documents and metadata, once per collection
+    version: summed exactly up to `EXACT_TEXT_ROWS` records, beyond that estimated from
+    as many (the scan holds the store's lock, and a million documents took seconds)."""
 
     def __init__(self) -> None:
-        self._known: dict[str, tuple[int, int]] = {}
+        self._known: dict[str, tuple[int, int, bool]] = {}
         self._lock = threading.Lock()
 
-    def text_bytes(self, backend: LocalBackend, collection_id: str) -> int:
+    def text_bytes(self, backend: LocalBackend, collection_id: str, count: int) -> tuple[int, bool]:
+        """(bytes, estimated)"""
         store = backend.store
         seq, _ = store.seq_of(collection_id)
         with self._lock:
             known = self._known.get(collection_id)
         if known is not None and known[0] == seq:
-            return known[1]
+            return known[1], known[2]
+        estimated = count > EXACT_TEXT_ROWS
         with store.read_transaction():
             row = store.conn.execute(
                 "SELECT COALESCE(SUM(length(CAST(id AS BLOB)) + COALESCE(length(CAST("
-                "document AS BLOB)), 0) + COALESCE(length(CAST(metadata AS BLOB)), 0)), 0) "
-                "FROM records WHERE collection_id = ?",
-                (collection_id,),
+                "document AS BLOB)), 0) + COALESCE(length(CAST(metadata AS BLOB)), 0)), 0), "
+                "count(*) FROM (SELECT id, document, metadata FROM records "
+                "WHERE collection_id = ? LIMIT ?)",
+                (collection_id, EXACT_TEXT_ROWS),
             ).fetchone()
-        nbytes = int(row[0])
+        summed, rows = int(row[0]), int(row[1])
+        nbytes = round(summed * count / rows) if estimated and rows else summed
         with self._lock:
-            self._known[collection_id] = (seq, nbytes)
-        return nbytes
+            self._known[collection_id] = (seq, nbytes, estimated)
+        return nbytes, estimated
 
 
 def disk_bytes(
     backend: LocalBackend, model: CollectionModel, count: int, sizes: SizeCache
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """The collection's share of the store folder: its index snapshot, its vectors and
     the bytes of its ids, documents and metadata in SQLite (data, without SQLite's page
     and index overhead)."""
@@ -172,8 +180,14 @@ def disk_bytes(
     except OSError:
         index = 0
     vectors = count * (model.dimension or 0) * 4
-    text = sizes.text_bytes(backend, model.id)
-    return {"index": index, "vectors": vectors, "text": text, "total": index + vectors + text}
+    text, estimated = sizes.text_bytes(backend, model.id, count)
+    return {
+        "index": index,
+        "vectors": vectors,
+        "text": text,
+        "total": index + vectors + text,
+        "text_estimated": estimated,
+    }
 
 
 # -- the server ------------------------------------------------------------------------------

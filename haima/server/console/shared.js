@@ -37,7 +37,8 @@ export function embeddingLabel(embedding) {
 }
 
 export function sizeTitle(b) {
-  return `index snapshot ${bytes(b.index)}, vectors ${bytes(b.vectors)}, ids, documents and metadata ${bytes(b.text)}`;
+  const about = b.text_estimated ? " (estimated from a sample)" : "";
+  return `index snapshot ${bytes(b.index)}, vectors ${bytes(b.vectors)}, ids, documents and metadata ${bytes(b.text)}${about}`;
 }
 
 export async function deleteCollection(c) {
