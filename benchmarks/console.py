@@ -5,7 +5,7 @@ Starts `haima run` on a store of 5,000 records (384 dims, the default sample of 
 plus a few small collections, opens the console in Debian's headless Chromium several
 times, and prints the median of:
 
-- first contentful paint of the overview (`first-contentful-paint`), and the overview's
+- first paint and first contentful paint of the overview, and the overview's
   table on screen (`haima:overview-rendered`, marked by the page once the server's
   statistics and every collection are drawn), both from navigation start;
 - the map of 5,000 points: the canvas drawing alone (`haima:map-draw`) and from the
@@ -69,6 +69,7 @@ def measure(url: str, runs: int) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
     found: dict[str, list[float]] = {
+        "first-paint": [],
         "first-contentful-paint": [],
         "haima:overview-rendered": [],
         "haima:map-draw": [],
@@ -82,7 +83,7 @@ def measure(url: str, runs: int) -> dict[str, list[float]]:
             page.goto(url + "/")
             page.wait_for_selector("table.collections")
             page.wait_for_function("performance.getEntriesByName('first-contentful-paint').length")
-            for name in ("first-contentful-paint", "haima:overview-rendered"):
+            for name in ("first-paint", "first-contentful-paint", "haima:overview-rendered"):
                 found[name].append(
                     page.evaluate(f"performance.getEntriesByName('{name}')[0].startTime")
                 )

@@ -392,7 +392,7 @@ def test_map_draws_the_sample_and_places_a_query(
     ).json()
     assert ids_in(page, "#map-neighbour-list li") == expected["ids"][0]
     assert {m["cluster"] for m in expected["metadatas"][0]} == {"c2"}
-    shot(page, shots, "map")
+    shot(page, shots, "map", full_page=True)
 
     page.mouse.click(where["x"], where["y"])
     expect(page.locator("#record-id")).to_have_text(alone)
