@@ -89,6 +89,11 @@ def _configure_logging(level: str, access_log: bool) -> None:
     type=click.FloatRange(0, None),
     help="On SIGTERM or Ctrl-C, seconds to let running requests finish before stopping.",
 )
+@click.option(
+    "--read-only-console",
+    is_flag=True,
+    help="The web console at / offers no deletes or other writes (the API is unchanged).",
+)
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
 @click.option(
     "--log-level",
@@ -109,10 +114,12 @@ def run(
     filter_view_after: int,
     request_timeout: float,
     shutdown_timeout: float,
+    read_only_console: bool,
     access_log: bool,
     log_level: str,
 ) -> None:
-    """Serve a store: Chroma's REST API v2, OpenAI-compatible /v1/embeddings, /metrics."""
+    """Serve a store: a web console at /, Chroma's REST API v2, OpenAI-compatible
+    /v1/embeddings, /metrics."""
     try:
         import uvicorn
 
@@ -136,11 +143,12 @@ def run(
         preload_embeddings=preload,
         filter_view_after=filter_view_after,
         request_timeout=request_timeout,
+        read_only_console=read_only_console,
     )
     _configure_logging(log_level, access_log)
     shown = f"[{host}]" if ":" in host else host
     click.echo(
-        f"Haima {path} on http://{shown}:{port}  (API docs: /docs, Chroma clients: "
+        f"Haima {path} on http://{shown}:{port}  (console: /, API docs: /docs, Chroma clients: "
         f"chromadb.HttpClient(host={host!r}, port={port}))",
         err=True,
     )

@@ -1,4 +1,5 @@
-"""The FastAPI application: Chroma's REST API v2, OpenAI-compatible embeddings, metrics.
+"""The FastAPI application: Chroma's REST API v2, OpenAI-compatible embeddings, metrics,
+the web console.
 
 `create_app(config)` builds an app over one persistent store. `haima run` serves it with
 uvicorn; with several workers each process opens the store itself (SQLite's WAL lets them
@@ -23,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import haima
 from haima.backends.wire import API_PREFIX, error_body
 from haima.errors import HaimaError, InvalidArgumentError, NotFoundError
-from haima.server import routes_chroma, routes_openai
+from haima.server import routes_chroma, routes_console, routes_openai
 from haima.server.http_io import blocking, json_response
 from haima.server.metrics import Metrics
 from haima.server.middleware import (
@@ -65,6 +66,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     )
     app.include_router(routes_chroma.build_router(), prefix=API_PREFIX)
     app.include_router(routes_openai.build_router(models))
+    app.include_router(routes_console.build_router(), prefix=routes_console.CONSOLE_API)
     _add_service_routes(app)
     _add_error_handlers(app)
     # Outermost last: observe everything, answer any error, then auth, the size limit and
@@ -77,6 +79,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.add_middleware(ErrorMiddleware, render=error_answer)
     app.state.metrics = Metrics()
     app.add_middleware(ObserveMiddleware, metrics=app.state.metrics)
+    routes_console.install(app, config)  # the web console's files: outermost, see there
     return app
 
 

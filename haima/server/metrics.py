@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import bisect
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from haima.index.plan_cache import PlanCacheStats
 
@@ -14,10 +16,61 @@ from haima.index.plan_cache import PlanCacheStats
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+@dataclass(frozen=True)
+class RequestTotals:
+    """Requests answered by time.monotonic() `at`, summed over routes: their count and
+    latency histogram (one count per bucket of `BUCKETS`, then the overflow)."""
+
+    at: float
+    count: int
+    buckets: tuple[int, ...]
+
+    def since(self, earlier: RequestTotals) -> RequestWindow:
+        """The requests answered between `earlier` and this snapshot."""
+        return RequestWindow(
+            self.at - earlier.at,
+            self.count - earlier.count,
+            tuple(a - b for a, b in zip(self.buckets, earlier.buckets, strict=True)),
+        )
+
+
+@dataclass(frozen=True)
+class RequestWindow:
+    """The requests answered during `seconds`, as `RequestTotals` counts them."""
+
+    seconds: float
+    count: int
+    buckets: tuple[int, ...]
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else 0.0
+
+    def quantile(self, q: float) -> float | None:
+        """The q-quantile of the latency in seconds, interpolated within its bucket as
+        Prometheus' histogram_quantile does (None without requests; the last bound when
+        it falls in the overflow bucket)."""
+        if self.count <= 0:
+            return None
+        rank = q * self.count
+        seen = 0
+        for i, count in enumerate(self.buckets):
+            if count and seen + count >= rank:
+                if i == len(BUCKETS):
+                    return BUCKETS[-1]
+                lower = BUCKETS[i - 1] if i else 0.0
+                return lower + (BUCKETS[i] - lower) * (rank - seen) / count
+            seen += count
+        return BUCKETS[-1]
+
+
 class Metrics:
     """Request counts and latencies by route; collection sizes are read at scrape time."""
 
     def __init__(self) -> None:
+        #: When this process started counting (time.monotonic and time.time).
+        self.started = time.monotonic()
+        self.started_at = time.time()
         self._lock = threading.Lock()
         self._requests: defaultdict[tuple[str, str, int], int] = defaultdict(int)
         self._buckets: defaultdict[tuple[str, str], list[int]] = defaultdict(
@@ -30,6 +83,18 @@ class Metrics:
             self._requests[(method, route, status)] += 1
             self._buckets[(method, route)][bisect.bisect_left(BUCKETS, seconds)] += 1
             self._sums[(method, route)] += seconds
+
+    def totals(self, exclude_prefix: str | None = None) -> RequestTotals:
+        """Every request so far, except those whose route starts with `exclude_prefix`."""
+        merged = [0] * (len(BUCKETS) + 1)
+        with self._lock:
+            now = time.monotonic()
+            for (_, route), counts in self._buckets.items():
+                if exclude_prefix is not None and route.startswith(exclude_prefix):
+                    continue
+                for i, count in enumerate(counts):
+                    merged[i] += count
+        return RequestTotals(now, sum(merged), tuple(merged))
 
     def render(
         self, collection_sizes: Iterable[tuple[str, str, str, int]], plans: PlanCacheStats

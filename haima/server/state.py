@@ -34,6 +34,8 @@ class ServerConfig:
     filter_view_after: int = 3
     #: Seconds a request may take before it is stopped and answered 504 (0: no limit).
     request_timeout: float = 120.0
+    #: The web console offers no writes (the API itself is unchanged).
+    read_only_console: bool = False
 
 
 class ServerState:
