@@ -12,7 +12,6 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,6 @@ from haima.collection import Collection
 from haima.config import CollectionConfiguration
 from haima.embeddings import embed_queries
 from haima.errors import InvalidArgumentError, NotFoundError
-from haima.index.snapshot import Snapshot, SnapshotError
 from haima.server.metrics import Metrics, RequestTotals, RequestWindow
 from haima.server.projection import Projection, fit_pca
 from haima.server.state import ServerState
@@ -93,46 +91,8 @@ def all_collections(state: ServerState, sizes: SizeCache) -> list[dict[str, Any]
 def index_status(
     backend: LocalBackend, collection_id: str, config: CollectionConfiguration
 ) -> dict[str, Any]:
-    """The index's type as configured, what is built and whether building goes on.
-
-    state: "ready" (every vector searchable by the index it should have), "building"
-    (vectors wait for the ANN part, or it is being compacted), or "not loaded" (this
-    process has not opened the index yet; its snapshot on disk says what it holds).
-    """
-    status: dict[str, Any] = {"type": config.index.type}
-    with backend.lock:
-        # LocalBackend has no public accessor for its loaded indexes; this reads them
-        # without changing anything.
-        slot = backend._slots.get(collection_id)
-        if slot is not None:
-            index = slot.index
-            building = bool(index.pending() or index.needs_compaction())
-            status.update(
-                state="building" if building else "ready",
-                ann=index.main.kind if index.main is not None else None,
-                indexed=index.main.live_count if index.main is not None else 0,
-                exact=index.tail.live_count,
-                pending=index.pending(),
-            )
-            return status
-    status.update(state="not loaded", ann=_snapshot_ann_kind(backend, collection_id))
-    return status
-
-
-def _snapshot_ann_kind(backend: LocalBackend, collection_id: str) -> str | None:
-    path = _snapshot_path(backend, collection_id)
-    if path is None or not path.is_file():
-        return None
-    try:
-        with Snapshot(path) as snapshot:
-            kind = snapshot.fields.get("main_kind")
-    except SnapshotError:
-        return None
-    return str(kind) if kind else None
-
-
-def _snapshot_path(backend: LocalBackend, collection_id: str) -> Path | None:
-    return None if backend.root is None else backend.root / "indexes" / collection_id / "index.hidx"
+    """The index's type as configured and its state (see `LocalBackend.index_status`)."""
+    return {"type": config.index.type, **backend.index_status(collection_id)}
 
 
 class SizeCache:
@@ -153,15 +113,7 @@ class SizeCache:
         if known is not None and known[0] == seq:
             return known[1], known[2]
         estimated = count > EXACT_TEXT_ROWS
-        with store.read_transaction():
-            row = store.conn.execute(
-                "SELECT COALESCE(SUM(length(CAST(id AS BLOB)) + COALESCE(length(CAST("
-                "document AS BLOB)), 0) + COALESCE(length(CAST(metadata AS BLOB)), 0)), 0), "
-                "count(*) FROM (SELECT id, document, metadata FROM records "
-                "WHERE collection_id = ? LIMIT ?)",
-                (collection_id, EXACT_TEXT_ROWS),
-            ).fetchone()
-        summed, rows = int(row[0]), int(row[1])
+        summed, rows = store.text_bytes(collection_id, EXACT_TEXT_ROWS)
         nbytes = round(summed * count / rows) if estimated and rows else summed
         with self._lock:
             self._known[collection_id] = (seq, nbytes, estimated)
@@ -174,11 +126,7 @@ def disk_bytes(
     """The collection's share of the store folder: its index snapshot, its vectors and
     the bytes of its ids, documents and metadata in SQLite (data, without SQLite's page
     and index overhead)."""
-    path = _snapshot_path(backend, model.id)
-    try:
-        index = path.stat().st_size if path is not None else 0
-    except OSError:
-        index = 0
+    index = int(backend.index_status(model.id)["snapshot_bytes"])
     vectors = count * (model.dimension or 0) * 4
     text, estimated = sizes.text_bytes(backend, model.id, count)
     return {

@@ -12,8 +12,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 import haima
 from haima import validation
 from haima.backends.wire import API_PREFIX
-from haima.embeddings._deps import MissingDependencyError
-from haima.errors import InvalidArgumentError
+from haima.errors import InvalidArgumentError, MissingDependencyError
 from haima.server import console_data
 from haima.server.console_assets import ConsoleAssets
 from haima.server.http_io import blocking, json_response, read_json

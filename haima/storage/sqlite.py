@@ -534,6 +534,19 @@ class Store:
             rows = self.conn.execute(*selection).fetchall()
         return np.unique(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
 
+    def text_bytes(self, collection_id: str, limit: int) -> tuple[int, int]:
+        """(bytes of ids, documents and metadata, rows read) over at most `limit` of the
+        collection's records: data, without SQLite's page and index overhead."""
+        with self.read_transaction():
+            row = self.conn.execute(
+                "SELECT COALESCE(SUM(length(CAST(id AS BLOB)) + COALESCE(length(CAST("
+                "document AS BLOB)), 0) + COALESCE(length(CAST(metadata AS BLOB)), 0)), 0), "
+                "count(*) FROM (SELECT id, document, metadata FROM records "
+                "WHERE collection_id = ? LIMIT ?)",
+                (collection_id, limit),
+            ).fetchone()
+        return int(row[0]), int(row[1])
+
     def count(self, collection_id: str) -> int:
         with self.lock:
             row = self.conn.execute(

@@ -317,6 +317,14 @@ class LocalBackend:
         built in the background)."""
         self.background.build_now(collection_id)
 
+    def index_status(self, collection_id: str) -> dict[str, Any]:
+        """The collection's index as this process holds it (see `IndexCache.status`), and
+        the size of its snapshot on disk."""
+        with self.lock:
+            status = self.indexes.status(collection_id)
+            status["snapshot_bytes"] = self.indexes.snapshot_bytes(collection_id)
+        return status
+
     def plan_cache_stats(self) -> PlanCacheStats:
         with self.lock:
             return self.plans.stats()

@@ -165,6 +165,43 @@ class IndexCache:
 
         return load
 
+    def status(self, collection_id: str) -> dict[str, Any]:
+        """What is built for the collection and whether building goes on (for operators):
+        state "ready" (every vector searchable by the index it should have), "building"
+        (vectors wait for the ANN part, or it is being compacted), or "not loaded" (this
+        process has not opened the index; its snapshot says which ANN kind it holds)."""
+        slot = self.slots.get(collection_id)
+        if slot is None:
+            return {"state": "not loaded", "ann": self._snapshot_ann_kind(collection_id)}
+        index = slot.index
+        building = bool(index.pending() or index.needs_compaction())
+        return {
+            "state": "building" if building else "ready",
+            "ann": index.main.kind if index.main is not None else None,
+            "indexed": index.main.live_count if index.main is not None else 0,
+            "exact": index.tail.live_count,
+            "pending": index.pending(),
+        }
+
+    def snapshot_bytes(self, collection_id: str) -> int:
+        """The size of the collection's snapshot file (0: none)."""
+        if self.root is None:
+            return 0
+        try:
+            return self._snapshot_path(collection_id).stat().st_size
+        except OSError:
+            return 0
+
+    def _snapshot_ann_kind(self, collection_id: str) -> str | None:
+        if self.root is None or not self._snapshot_path(collection_id).is_file():
+            return None
+        try:
+            with Snapshot(self._snapshot_path(collection_id)) as snapshot:
+                kind = snapshot.fields.get("main_kind")
+        except SnapshotError:
+            return None
+        return str(kind) if kind else None
+
     def vector_bytes(self) -> int:
         """What the loaded collections' vectors take (the plan cache's budget follows it)."""
         return sum(s.index.live_count * s.index.dim * 4 for s in self.slots.values())
