@@ -53,6 +53,9 @@ def main() -> int:
     parser.add_argument("--full", action="store_true", help="100 examples, 50 steps")
     parser.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
     args = parser.parse_args()
+    # Absolute (the suite runs in a temporary folder), but not resolved: a venv's python
+    # is a symlink to the base interpreter, which would lose the venv's packages.
+    args.suite_python = os.path.abspath(args.suite_python)
     site = _site_packages(args.suite_python)
     suite = site / "chromadb" / "test" / "property"
     with tempfile.TemporaryDirectory(prefix="haima-chroma-suite-") as tmp:
