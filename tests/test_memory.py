@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import haima
-from tests.helpers.query_mix import Checkpoint, fill, run_mix
+from tests.helpers.query_mix import Checkpoint, fill, read_all, run_mix
 from tests.helpers.server import ServerProcess
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
@@ -27,11 +27,14 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 SOAK = os.environ.get("HAIMA_SOAK") == "1"
 RECORDS = 20_000 if SOAK else 2_000
 IN_PROCESS_QUERIES = 200_000 if SOAK else 90_000
-HTTP_QUERIES = 20_000 if SOAK else 9_000
-#: Checkpoints; the first ends the warm-up.
+HTTP_QUERIES = 20_000 if SOAK else 6_000
+#: Checkpoints. The warm-up is reading every record once, then the first segment.
 SEGMENTS = 10
-#: Growth allowed from the end of the warm-up to the end of the run.
-GROWTH_MB = 8.0
+#: Growth allowed from the end of the warm-up to the end of the run. With the plan cache
+#: keeping no plan for a filter that matches nothing (tried as a local patch), the
+#: in-process RSS moved 0.1 MiB over 190,000 queries, and the server's 0.1 MiB over
+#: 12,000 once its page cache was full.
+GROWTH_MB = 5.0
 CONFIGURATION = {"keyword": {"enabled": True}}
 
 
@@ -39,6 +42,7 @@ def assert_flat(checkpoints: list[Checkpoint], where: str) -> None:
     warm, end = checkpoints[0], checkpoints[-1]
     curve = ", ".join(f"{c.queries}: {c.rss_mb:.1f}" for c in checkpoints)
     growth = end.rss_mb - warm.rss_mb
+    print(f"{where}: RSS {growth:+.1f} MiB after the warm-up (bound {GROWTH_MB} MiB)")
     assert growth < GROWTH_MB, (
         f"{where}: RSS grew {growth:.1f} MiB from {warm.queries} to {end.queries} queries "
         f"(bound {GROWTH_MB} MiB); queries → MiB: {curve}"
@@ -51,6 +55,7 @@ def test_rss_stays_flat_in_process(tmp_path: Path) -> None:
         col = client.create_collection("memory", CONFIGURATION, embedding_function=None)
         fill(col, RECORDS, seed=1)
         col.build_index()
+        read_all(col)
         gc.collect()
         print(f"\nin-process, {RECORDS} records, {IN_PROCESS_QUERIES} queries:")
         checkpoints = run_mix(col, IN_PROCESS_QUERIES, SEGMENTS, None, seed=2)
@@ -67,6 +72,7 @@ def test_server_rss_stays_flat(tmp_path: Path) -> None:
         col = client.create_collection("memory", CONFIGURATION, embedding_function=None)
         fill(col, RECORDS, seed=1)
         col.build_index()
+        read_all(col)
         print(f"\nhaima run, {RECORDS} records, {HTTP_QUERIES} queries over HTTP:")
         checkpoints = run_mix(col, HTTP_QUERIES, SEGMENTS, server.process.pid, seed=2)
     assert_flat(checkpoints, "haima run")

@@ -18,8 +18,16 @@ import numpy as np
 import pytest
 
 import haima
-from tests.helpers.batches import TORTURE_COLLECTIONS, Op, make_plan, save_plan
-from tests.helpers.crash_check import QUIET, Verified
+from tests.helpers.batches import (
+    TORTURE_COLLECTIONS,
+    Op,
+    apply,
+    batch_data,
+    make_plan,
+    save_plan,
+    state_after,
+)
+from tests.helpers.crash_check import QUIET, Stream, Verified, verify
 from tests.helpers.proc import spawn
 from tests.helpers.torture import SIZES, Tally, rounds
 
@@ -103,3 +111,33 @@ def test_random_sigkills_keep_acknowledged_batches_whole(tmp_path: Path) -> None
     print(tally)
     # The kills landed among writes, not only before the first one.
     assert tally.acknowledged >= ROUNDS, tally
+
+
+def test_the_check_catches_partial_and_unacknowledged_batches(tmp_path: Path) -> None:
+    """The torture's check fails on the damage it looks for: a batch missing a record, a
+    batch half updated, and more steps in the store than the writer could have reached."""
+    ops = make_plan(
+        7, 30, [3, 10, 40], {}, builds=False, upserts=True, collections=list(TORTURE_COLLECTIONS)
+    )
+    with haima.PersistentClient(tmp_path / "store", settings=QUIET) as client:
+        cols = {
+            name: client.create_collection(name, configuration, embedding_function=None)
+            for name, configuration in TORTURE_COLLECTIONS.items()
+        }
+        for op in ops[:20]:
+            apply(cols[op.collection], op)
+        assert verify(client, [Stream(ops, 20, 21)], seed=0).steps == [20]
+        with pytest.raises(AssertionError, match="not the state after any"):
+            verify(client, [Stream(ops, 18, 19)], seed=0)  # two steps past the last ack
+
+        live = state_after(ops, 20)
+        batch, (size, version) = max(live.items(), key=lambda item: item[1][0])
+        home = cols[next(op.collection for op in ops if op.batch == batch)]
+        data = batch_data(batch, size, version + 1)
+        home.update(ids=data.ids[:1], metadatas=[{"v": version + 1}])
+        with pytest.raises(AssertionError, match="partly updated"):
+            verify(client, [Stream(ops, 20, 21)], seed=0)
+        home.update(ids=data.ids[:1], metadatas=[{"v": version}])
+        home.delete(ids=data.ids[:1])
+        with pytest.raises(AssertionError, match="not the state after any"):
+            verify(client, [Stream(ops, 20, 21)], seed=0)

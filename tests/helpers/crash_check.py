@@ -229,9 +229,13 @@ def _filters(
         ),
         ({"i": {"$lt": 3}}, lambda md: md["i"] < 3),
     ]
-    for b in rng.choice(batches, min(2, len(batches)), replace=False) if batches else []:
-        out.append(({"batch": int(b)}, lambda md, b=int(b): md["batch"] == b))
+    picked = [int(b) for b in rng.permutation(batches)[:2]]
+    out += [({"batch": b}, _in_batch(b)) for b in picked]
     return out
+
+
+def _in_batch(batch: int) -> Predicate:
+    return lambda md: bool(md["batch"] == batch)
 
 
 def _check_filtered_queries(col: haima.Collection, got: Any, rng: np.random.Generator) -> None:
@@ -265,16 +269,13 @@ def _check_keyword_queries(
 ) -> None:
     """A live batch's version word finds exactly its records; a deleted or replaced
     version's word finds nothing (the FTS rows went with their records)."""
-    live = sorted(expected)
-    for b in rng.choice(live, min(3, len(live)), replace=False) if live else []:
-        size, version = expected[int(b)]
-        res = col.query(
-            query_texts=[keyword_of(int(b), version)], n_results=size + 5, mode="keyword"
-        )
-        assert sorted(res["ids"][0]) == sorted(batch_data(int(b), size, version).ids)
+    for b in rng.permutation(sorted(expected))[:3].tolist():
+        size, version = expected[b]
+        res = col.query(query_texts=[keyword_of(b, version)], n_results=size + 5, mode="keyword")
+        assert sorted(res["ids"][0]) == sorted(batch_data(b, size, version).ids)
     stale = sorted(written - {(b, v) for b, (_, v) in expected.items()})
-    for n in rng.choice(len(stale), min(3, len(stale)), replace=False) if stale else []:
-        b, version = stale[int(n)]
+    for n in rng.permutation(len(stale))[:3].tolist():
+        b, version = stale[n]
         res = col.query(query_texts=[keyword_of(b, version)], n_results=10, mode="keyword")
         assert res["ids"] == [[]], f"keyword {keyword_of(b, version)} of a gone version found"
 

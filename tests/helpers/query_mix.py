@@ -57,6 +57,13 @@ def fill(col: haima.Collection, count: int, seed: int, batch: int = 2_000) -> No
         )
 
 
+def read_all(col: haima.Collection, page: int = 2_000) -> None:
+    """Read every record once, in pages: SQLite's page cache then holds the collection
+    (it fills during the warm-up, not after it)."""
+    for offset in range(0, col.count(), page):
+        col.get(limit=page, offset=offset, include=["documents", "metadatas", "embeddings"])
+
+
 def one_query(col: haima.Collection, n: int, rng: np.random.Generator) -> None:
     """The n-th query of the mix (its kind is KINDS[n % len(KINDS)]), with a light check
     of its answer."""
