@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import haima
-from tests.helpers.query_mix import Checkpoint, fill, read_all, run_mix
+from tests.helpers.query_mix import Checkpoint, fill, run_mix, warm_up
 from tests.helpers.server import ServerProcess
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
@@ -28,12 +28,13 @@ SOAK = os.environ.get("HAIMA_SOAK") == "1"
 RECORDS = 20_000 if SOAK else 2_000
 IN_PROCESS_QUERIES = 200_000 if SOAK else 90_000
 HTTP_QUERIES = 20_000 if SOAK else 6_000
-#: Checkpoints. The warm-up is reading every record once, then the first segment.
+#: Checkpoints. The warm-up is `warm_up` (every record, repeating filter and word once),
+#: then the first segment.
 SEGMENTS = 10
 #: Growth allowed from the end of the warm-up to the end of the run. With the plan cache
-#: keeping no plan for a filter that matches nothing (tried as a local patch), the
-#: in-process RSS moved 0.1 MiB over 190,000 queries, and the server's 0.1 MiB over
-#: 12,000 once its page cache was full.
+#: keeping no plan for a filter that matches nothing (tried as a local patch), RSS moved
+#: by 0.0-0.1 MiB after the warm-up: in-process over 90,000 and 190,000 queries, and in
+#: `haima run` over 18,000.
 GROWTH_MB = 5.0
 CONFIGURATION = {"keyword": {"enabled": True}}
 
@@ -55,7 +56,7 @@ def test_rss_stays_flat_in_process(tmp_path: Path) -> None:
         col = client.create_collection("memory", CONFIGURATION, embedding_function=None)
         fill(col, RECORDS, seed=1)
         col.build_index()
-        read_all(col)
+        warm_up(col)
         gc.collect()
         print(f"\nin-process, {RECORDS} records, {IN_PROCESS_QUERIES} queries:")
         checkpoints = run_mix(col, IN_PROCESS_QUERIES, SEGMENTS, None, seed=2)
@@ -72,7 +73,7 @@ def test_server_rss_stays_flat(tmp_path: Path) -> None:
         col = client.create_collection("memory", CONFIGURATION, embedding_function=None)
         fill(col, RECORDS, seed=1)
         col.build_index()
-        read_all(col)
+        warm_up(col)
         print(f"\nhaima run, {RECORDS} records, {HTTP_QUERIES} queries over HTTP:")
         checkpoints = run_mix(col, HTTP_QUERIES, SEGMENTS, server.process.pid, seed=2)
     assert_flat(checkpoints, "haima run")
