@@ -61,5 +61,17 @@ chroma-suite: $(STAMP) $(SUITE_STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/core.py
 
+# Issue 19's long runs, kept out of `make test`. torture: 100 rounds of SIGKILL at a random
+# moment for an embedded writer and 50 for `haima run` under four writing clients, each
+# followed by a full check of the store. soak: RSS and throughput under 200,000 mixed
+# queries in-process and 20,000 over HTTP (prints the curves).
+.PHONY: torture soak
+torture: $(STAMP)
+	HAIMA_TORTURE_ROUNDS=100 HAIMA_TORTURE_SERVER_ROUNDS=50 \
+		$(BIN)/python -m pytest -q -s tests/test_torture.py tests/test_torture_server.py
+
+soak: $(STAMP)
+	HAIMA_SOAK=1 $(BIN)/python -m pytest -q -s tests/test_memory.py
+
 clean:
 	rm -rf $(VENV) $(SUITE_VENV) haima_data .pytest_cache .mypy_cache .ruff_cache

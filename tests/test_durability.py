@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import signal
 import subprocess
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -21,11 +20,11 @@ import numpy as np
 import pytest
 
 import haima
-from tests.helpers.batches import COLLECTION, DIM, Op, batch_data, save_plan, state_after
+from tests.helpers.batches import COLLECTION, DIM, Op, batch_data, make_plan, save_plan
+from tests.helpers.crash_check import QUIET, Stream, verify
 from tests.helpers.proc import spawn
 from tests.helpers.reference import check_query_row
 
-QUIET = haima.Settings(background_indexing=False)
 #: Lines of the writer after which a kill may land (see tests/helpers/kill_writer.py).
 KILL_POINTS = ["begin", "txn", "write2", "write3", "commit", "after-commit", "acked"]
 
@@ -93,120 +92,12 @@ def run_child(
 # -- checking a store against the plan --------------------------------------------------------
 
 
-def verify_store(store: Path, ops: list[Op], acked: int, exact: bool) -> int:
+def verify_store(store: Path, ops: list[Op], acked: int) -> int:
     """Reopen `store` and check it holds exactly the state after some m ≥ `acked` steps
-    of `ops`: every batch whole (ids, documents, metadata, vectors), none partial, and
-    queries that find live records and never deleted ones. Returns m."""
+    of `ops` (tests/helpers/crash_check.py: every batch whole, none partial, queries
+    agree with brute force). Returns m."""
     with haima.PersistentClient(store, settings=QUIET) as client:
-        col = client.get_collection(COLLECTION, embedding_function=None)
-        got = col.get(include=["embeddings", "documents", "metadatas"])
-        assert got["metadatas"] is not None and got["documents"] is not None
-        assert got["embeddings"] is not None
-        rows: dict[int, list[int]] = defaultdict(list)
-        version_of: list[int] = []
-        for row, md in enumerate(got["metadatas"]):
-            assert md is not None, f"record {got['ids'][row]!r} lost its metadata"
-            batch, version = md["batch"], md["v"]
-            assert isinstance(batch, int) and isinstance(version, int), md
-            rows[batch].append(row)
-            version_of.append(version)
-        observed: dict[int, tuple[int, int]] = {}
-        for batch, members in rows.items():
-            versions = {version_of[r] for r in members}
-            assert len(versions) == 1, f"batch {batch} is partly updated: versions {versions}"
-            observed[batch] = (len(members), versions.pop())
-        candidates = [m for m in range(acked, len(ops) + 1) if state_after(ops, m) == observed]
-        assert candidates, (
-            f"after {acked} acknowledged steps the store holds {sorted(observed.items())}, "
-            "which is not the state after any later step (a batch is partial or lost)"
-        )
-        m = candidates[0]
-
-        # Contents: every record of every live batch, exactly.
-        position = {record_id: row for row, record_id in enumerate(got["ids"])}
-        live: dict[str, np.ndarray] = {}
-        for batch, (size, version) in state_after(ops, m).items():
-            want = batch_data(batch, size, version)
-            held = [position.get(i) for i in want.ids]
-            assert None not in held, f"batch {batch} misses records"
-            idx = [r for r in held if r is not None]
-            assert [got["documents"][r] for r in idx] == want.documents
-            assert [got["metadatas"][r] for r in idx] == want.metadatas
-            assert np.array_equal(got["embeddings"][idx], want.embeddings)
-            live.update(zip(want.ids, want.embeddings, strict=True))
-        assert len(got["ids"]) == len(live) == col.count()
-
-        # Queries: a live record's own vector finds it at distance ~0.
-        rng = np.random.default_rng(acked)
-        names = list(live)
-        sample = [names[i] for i in rng.choice(len(names), min(20, len(names)), replace=False)]
-        if sample:
-            res = col.query(query_embeddings=np.stack([live[s] for s in sample]), n_results=5)
-            assert res["distances"] is not None
-            self_hits = 0
-            for name, ids, dists in zip(sample, res["ids"], res["distances"], strict=True):
-                check_query_row(ids, dists, live[name], live, 5, exact=exact)
-                self_hits += ids[0] == name and dists[0] < 1e-5
-            assert self_hits >= (len(sample) if exact else 0.9 * len(sample))
-
-        # Vectors that were deleted or replaced: never answered, and the rows stay full
-        # (a stale vector left in the index would show as a missing result).
-        gone = _gone_vectors(ops, m)
-        if len(gone):
-            pick = gone[rng.choice(len(gone), min(10, len(gone)), replace=False)]
-            res = col.query(query_embeddings=pick, n_results=10)
-            assert res["distances"] is not None
-            recall = [
-                check_query_row(ids, dists, q, live, 10, exact=exact)
-                for q, ids, dists in zip(pick, res["ids"], res["distances"], strict=True)
-            ]
-            assert np.mean(recall) >= 0.9
-    return m
-
-
-def _gone_vectors(ops: list[Op], m: int) -> np.ndarray:
-    """Vectors the first m steps removed: deleted batches and replaced versions."""
-    out = []
-    state: dict[int, tuple[int, int]] = {}
-    for op in ops[:m]:
-        if op.kind == "add":
-            state[op.batch] = (op.size, 1)
-        elif op.kind in ("update", "delete_where", "delete_ids"):
-            size, version = state.pop(op.batch)
-            out.append(batch_data(op.batch, size, version).embeddings)
-            if op.kind == "update":
-                state[op.batch] = (size, op.version)
-    return np.concatenate(out) if out else np.zeros((0, DIM), np.float32)
-
-
-def make_plan(
-    seed: int, steps: int, sizes: list[int], big: dict[int, int], builds: bool
-) -> list[Op]:
-    """A random plan of adds, updates and deletes (by where and by ids) of whole batches;
-    `big` puts a batch of a given size at a given step; `builds` adds build_index steps."""
-    rng = np.random.default_rng(seed)
-    ops: list[Op] = []
-    live: dict[int, tuple[int, int]] = {}
-    next_batch = 0
-    for step in range(steps):
-        roll = rng.random()
-        if step in big or not live or roll < 0.55:
-            size = big.get(step, int(rng.choice(sizes)))
-            ops.append(Op("add", next_batch, size))
-            live[next_batch] = (size, 1)
-            next_batch += 1
-            continue
-        batch = int(rng.choice(sorted(live)))
-        size, version = live[batch]
-        if roll < 0.7:
-            ops.append(Op("update", batch, size, version + 1))
-            live[batch] = (size, version + 1)
-        elif roll < 0.85 or not builds:
-            ops.append(Op(str(rng.choice(["delete_where", "delete_ids"])), batch, size))
-            del live[batch]
-        else:
-            ops.append(Op("build"))
-    return ops
+        return verify(client, [Stream(ops, acked, len(ops))], seed=acked).steps[0]
 
 
 def crash_cycles(
@@ -227,7 +118,7 @@ def crash_cycles(
     for cycle in range(12):
         kill_at = kills(m) if cycle < 6 and m < len(ops) else None
         acked, killed = run_child(store, plan, m, index_type, interval, kill_at)
-        m = verify_store(store, ops, acked, exact=index_type == "flat")
+        m = verify_store(store, ops, acked)
         history.append((acked, killed))
         if (kill_at is None or not killed) and m == len(ops):
             return history
@@ -291,7 +182,7 @@ def test_sigkill_during_background_hnsw_indexing(tmp_path: Path) -> None:
     # Finish the ANN index in this process and check once more, from its snapshot too.
     with haima.PersistentClient(tmp_path / "store", settings=QUIET) as client:
         client.get_collection(COLLECTION, embedding_function=None).build_index()
-    verify_store(tmp_path / "store", ops, len(ops), exact=False)
+    verify_store(tmp_path / "store", ops, len(ops))
 
 
 @pytest.mark.timeout(300)

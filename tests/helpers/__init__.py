@@ -1,3 +1,3 @@
-"""Helpers for the durability, multi-process and state-machine tests (child processes
-and reference checks). Child scripts run as `python -m tests.helpers.<name>` from the
-repository root."""
+"""Helpers for the durability, torture, memory, multi-process and state-machine tests
+(child processes, reference checks, workloads). Child scripts run as
+`python -m tests.helpers.<name>` from the repository root."""

@@ -26,15 +26,7 @@ from typing import Any
 import numpy as np
 
 import haima
-from tests.helpers.batches import (
-    COLLECTION,
-    DIM,
-    Op,
-    batch_data,
-    batch_ids,
-    load_plan,
-    update_metadatas,
-)
+from tests.helpers.batches import COLLECTION, DIM, apply, load_plan
 
 
 def emit(line: str) -> None:
@@ -81,33 +73,6 @@ def _traced_connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
 
 
 sqlite3.connect = _traced_connect  # type: ignore[assignment]  # before haima opens its store
-
-
-def apply(col: haima.Collection, op: Op) -> None:
-    if op.kind == "add":
-        data = batch_data(op.batch, op.size, 1)
-        col.add(
-            ids=data.ids,
-            embeddings=data.embeddings,
-            documents=data.documents,
-            metadatas=data.metadatas,
-        )
-    elif op.kind == "update":
-        data = batch_data(op.batch, op.size, op.version)
-        col.update(
-            ids=data.ids,
-            embeddings=data.embeddings,
-            documents=data.documents,
-            metadatas=update_metadatas(op.batch, op.size, op.version),
-        )
-    elif op.kind == "delete_where":
-        col.delete(where={"batch": op.batch})
-    elif op.kind == "delete_ids":
-        col.delete(ids=batch_ids(op.batch, op.size))
-    elif op.kind == "build":
-        col.build_index()
-    else:
-        raise ValueError(f"unknown op {op.kind!r}")
 
 
 def run_plan(path: str, plan: str, start: int, index_type: str, interval: float) -> None:
