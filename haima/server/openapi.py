@@ -266,11 +266,13 @@ def _configuration(*, change: bool) -> Schema:
 
     positive = {"type": "integer", "minimum": 1}
     optional_positive = nullable(positive)
+    # An HNSW graph needs two neighbours a node (FAISS crashes building one with M=1).
+    degree = {"type": "integer", "minimum": 2}
     index = section(
         {
             "type": {"enum": INDEX_TYPES},
-            "M": positive,
-            "max_neighbors": positive,
+            "M": degree,
+            "max_neighbors": degree,
             "ef_construction": positive,
             "ef_search": positive,
             "nlist": optional_positive,
@@ -286,7 +288,7 @@ def _configuration(*, change: bool) -> Schema:
             "space": {"enum": METRICS},
             "ef_search": positive,
             "ef_construction": positive,
-            "max_neighbors": positive,
+            "max_neighbors": degree,
             "num_threads": positive,
             # Chroma's write-buffer settings, accepted and ignored.
             "batch_size": {},
@@ -804,8 +806,11 @@ BODY = 413
 TIMEOUTS = (503, 504)
 
 
-def records_responses(ok: type[BaseModel], *errors: int) -> dict[int | str, dict[str, Any]]:
-    return responses(ok, 404, PARAMS, *TIMEOUTS, *errors)
+def records_responses(
+    ok: type[BaseModel], *errors: int, links: dict[str, Any] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """Routes on one collection by its id."""
+    return responses(ok, 404, PARAMS, *TIMEOUTS, *errors, links=links)
 
 
 # -- links --------------------------------------------------------------------------------

@@ -324,7 +324,7 @@ def build_router() -> APIRouter:
     @router.get(
         COLLECTIONS + "/by-id/{collection_id}",
         operation_id="getCollectionById",
-        responses=doc.responses(doc.Collection, 404, doc.PARAMS, links=doc.collection_links()),
+        responses=doc.records_responses(doc.Collection, links=doc.collection_links()),
     )
     async def get_collection_by_id(
         request: Request, tenant: Tenant, database: Database, collection_id: str
@@ -350,8 +350,8 @@ def build_router() -> APIRouter:
         RECORDS,
         operation_id="updateCollection",
         openapi_extra=doc.MODIFY_COLLECTION_BODY,
-        responses=doc.responses(
-            doc.Collection, 400, 404, 409, doc.PARAMS, doc.BODY, links=doc.collection_links()
+        responses=doc.records_responses(
+            doc.Collection, 400, 409, doc.BODY, links=doc.collection_links()
         ),
     )
     async def modify_collection(
