@@ -6,9 +6,10 @@ The run (tests/helpers/fuzz.py) has three parts: every operation through schemat
 phases (the document's examples, boundary values, generated requests, and stateful
 sequences that follow the document's links from created tenants, databases and
 collections); then the coverage and fuzzing phases on each of a few prepared
-collections. Its failures are sorted into classes: the engine bugs listed in
-`KNOWN_ENGINE_BUGS` (each being fixed elsewhere; each has an xfail test that passes once
-it is fixed) and everything else, which fails `test_fuzzing_found_nothing_unexplained`.
+collections. Its failures are sorted into classes: the engine bugs in `KNOWN_ENGINE_BUGS`
+(known before, being fixed elsewhere) and `FOUND_ENGINE_BUGS` (found by this fuzzing,
+reported), each with an xfail test that passes once it is fixed, and everything else,
+which fails `test_fuzzing_found_nothing_unexplained`.
 
 Budget: HAIMA_FUZZ_EXAMPLES examples per operation and phase (default 25, about two
 minutes here), HAIMA_FUZZ_SEED; HAIMA_FUZZ_REPORT names a JSON file for the counts and
@@ -18,10 +19,12 @@ one reproduction per failure class. `make fuzz` runs this file with a larger bud
 from __future__ import annotations
 
 import http.client
+import http.server
 import json
 import os
 import re
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +45,11 @@ REPORT = os.environ.get("HAIMA_FUZZ_REPORT")
 
 pytestmark = pytest.mark.slow
 
+#: An environment variable of the server that no request may make it send anywhere.
+CANARY_ENV, CANARY = "HAIMA_FUZZ_CANARY", "canary-6f1d2e"
+#: Seconds to wait for an answer before calling a request stuck.
+HANG = 20
+
 API = "/api/v2"
 PREPARED = f"{API}/tenants/{fuzz.TENANT}/databases/{fuzz.DATABASE}/collections"
 
@@ -59,6 +67,21 @@ class KnownBug:
     #: Whether a failed exchange of the fuzz run is this bug (None: checks cannot see it).
     seen: Callable[[Exchange], bool] | None
     check: Callable[[Fixture], None]
+    #: Whether a server crash is this bug, from the requests that led to it.
+    crashed: Callable[[Crash], bool] | None = None
+
+
+@dataclass(frozen=True)
+class Crash:
+    """The server process died: its exit code, the requests before, its log's end."""
+
+    exit_code: int
+    before: tuple[Exchange, ...]
+    log: str
+
+    def describe(self) -> str:
+        last = "\n".join(e.describe() for e in self.before[-3:])
+        return f"exit code {self.exit_code} after:\n{last}\nlog: ...{self.log[-800:]}"
 
 
 @dataclass(frozen=True)
@@ -72,9 +95,15 @@ class Fixture:
     def records(self) -> str:
         return f"{self.server.url}{PREPARED}/{self.targets.collection_ids[0]}"
 
-    def post(self, path: str, raw: bytes) -> httpx.Response:
+    def post(
+        self, path: str, raw: bytes, collection: int = 0, timeout: float = 60
+    ) -> httpx.Response:
+        url = f"{self.server.url}{PREPARED}/{self.targets.collection_ids[collection]}{path}"
         headers = {"content-type": "application/json"}
-        return httpx.post(self.records + path, content=raw, headers=headers, timeout=60)
+        return httpx.post(url, content=raw, headers=headers, timeout=timeout)
+
+    def create(self, body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(f"{self.server.url}{PREPARED}", json=body, timeout=60)
 
 
 def _server_error(*needles: str) -> Callable[[Exchange], bool]:
@@ -165,6 +194,86 @@ def _check_slash_in_names(f: Fixture) -> None:
     )
 
 
+def _check_hnsw_degree(f: Fixture) -> None:
+    # Only creation: with the bug, adding records to such a collection kills the server.
+    for configuration in (
+        {"index": {"type": "hnsw", "max_neighbors": 1}},
+        {"index": {"type": "hnsw", "M": 1}},
+        {"hnsw": {"max_neighbors": 1}, "index": {"type": "hnsw"}},
+    ):
+        _rejected(f.create({"name": "degree-one", "configuration": configuration}))
+
+
+def _check_c_int_settings(f: Fixture) -> None:
+    for setting in ("num_threads", "ef_search", "ef_construction", "max_neighbors"):
+        configuration = {"index": {"type": "hnsw", setting: 2**31}}
+        _rejected(f.create({"name": f"big-{setting}", "configuration": configuration}))
+
+
+def _check_nul_in_keyword_query(f: Fixture) -> None:
+    words = 2  # the prepared collection with a keyword index
+    response = f.post(
+        "/query", rb'{"query_texts": ["fox\u0000"], "mode": "keyword", "n_results": 2}', words
+    )
+    assert response.status_code in (200, 400), (response.status_code, response.text)
+
+
+def _check_name_with_newline(f: Fixture) -> None:
+    # Python's `$` matches before a final newline, so the name pattern lets "abc\n" in.
+    _rejected(f.create({"name": "abc\n"}))
+
+
+def _check_embedding_spec_secrets(f: Fixture) -> None:
+    """A client may not make the server send its environment to a URL of the client's
+    choosing (the spec's base_url and api_key_env)."""
+    heard: list[str] = []
+
+    class Listener(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            heard.append(str(self.headers.get("Authorization")))
+            self.send_response(500)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    listener = http.server.HTTPServer(("127.0.0.1", 0), Listener)
+    threading.Thread(target=listener.serve_forever, daemon=True).start()
+    try:
+        spec = {
+            "provider": "openai",
+            "model": "m",
+            "base_url": f"http://127.0.0.1:{listener.server_address[1]}/v1",
+            "api_key_env": CANARY_ENV,
+            "max_retries": 0,
+        }
+        created = f.create({"name": "leaky", "configuration": {"embedding_function": spec}})
+        if created.status_code == 200:
+            url = f"{f.server.url}{PREPARED}/{created.json()['id']}/add"
+            httpx.post(url, json={"ids": ["x"], "documents": ["hello"]}, timeout=60)
+    finally:
+        listener.shutdown()
+        listener.server_close()
+    assert not any(CANARY in h for h in heard), f"the server sent {CANARY_ENV} to the client"
+
+
+def _check_regex_backtracking(f: Fixture) -> None:
+    """A pattern with nested quantifiers over a document that almost matches: Python's
+    `re` backtracks for hours (2^40 steps). The deadline detects a hang, not speed: a
+    linear-time engine (RE2) answers in milliseconds."""
+    document = "a" * 40 + "!"
+    added = f.post(
+        "/add",
+        json.dumps({"ids": ["redos"], "documents": [document], "embeddings": [[1, 2, 3]]}).encode(),
+    )
+    assert added.status_code == 200, added.text
+    try:
+        response = f.post("/get", rb'{"where_document": {"$regex": "(a+)+$"}}', timeout=HANG)
+    except httpx.TimeoutException:
+        pytest.fail(f"no answer within {HANG} s: the request's thread is stuck in the regex")
+    assert response.status_code in (200, 400), response.text
+
+
 #: Engine bugs known before this fuzzing and being fixed in validation, filters, storage
 #: and the app. Their tests are xfail until then.
 KNOWN_ENGINE_BUGS = (
@@ -220,9 +329,78 @@ KNOWN_ENGINE_BUGS = (
 )
 
 
+def _sets_degree_one(crash: Crash) -> bool:
+    degree_one = re.compile(rb'"(M|max_neighbors)": ?1[,}]')
+    return any(e.body is not None and degree_one.search(e.body) for e in crash.before)
+
+
+#: Engine bugs this fuzzing found (reported with the change that added it), in config
+#: validation, the keyword index, filters and embedding specs. Xfail until fixed.
+FOUND_ENGINE_BUGS = (
+    KnownBug(
+        "hnsw-degree-1-kills-the-server",
+        "max_neighbors (M) = 1 is accepted; building the HNSW graph then crashes FAISS "
+        "(SIGSEGV) and the whole server with it",
+        None,
+        _check_hnsw_degree,
+        crashed=_sets_degree_one,
+    ),
+    KnownBug(
+        "index-settings-beyond-c-int",
+        "num_threads, ef_search, ef_construction or max_neighbors over 2^31-1 is stored; "
+        "FAISS then refuses it on every query or index build: 500 OverflowError/TypeError",
+        lambda e: (
+            e.status == 500
+            and (
+                "argument 2 of type 'int'" in e.response
+                or "omp_set_num_threads" in e.response
+                or "new_IndexHNSW" in e.response
+            )
+        ),
+        _check_c_int_settings,
+    ),
+    KnownBug(
+        "nul-in-keyword-query",
+        "a NUL character in query_texts of a keyword or hybrid query reaches FTS5: 500 "
+        "OperationalError 'unterminated string'",
+        _server_error("unterminated string"),
+        _check_nul_in_keyword_query,
+    ),
+    KnownBug(
+        "collection-name-with-trailing-newline",
+        "the collection name pattern ends in `$`, which matches before a final newline",
+        None,
+        _check_name_with_newline,
+    ),
+    KnownBug(
+        "embedding-spec-sends-secrets-anywhere",
+        "configuration.embedding_function from any client may name a base_url and an "
+        "api_key_env: the server then posts documents, with that variable's value as a "
+        "bearer token, to the client's URL",
+        None,
+        _check_embedding_spec_secrets,
+    ),
+    # Last: the stuck thread keeps a core busy until the module's server is killed.
+    KnownBug(
+        "regex-backtracking-hangs-a-worker",
+        "where_document $regex runs Python's backtracking `re`: '(a+)+$' over 40 'a's "
+        "and a '!' keeps a worker thread busy for hours",
+        None,
+        _check_regex_backtracking,
+    ),
+)
+
+
 def known_bug_of(exchange: Exchange) -> str | None:
-    for bug in KNOWN_ENGINE_BUGS:
+    for bug in (*KNOWN_ENGINE_BUGS, *FOUND_ENGINE_BUGS):
         if bug.seen is not None and bug.seen(exchange):
+            return bug.name
+    return None
+
+
+def crash_bug_of(crash: Crash) -> str | None:
+    for bug in (*KNOWN_ENGINE_BUGS, *FOUND_ENGINE_BUGS):
+        if bug.crashed is not None and bug.crashed(crash):
             return bug.name
     return None
 
@@ -234,13 +412,15 @@ def known_bug_of(exchange: Exchange) -> str | None:
 class Fuzzed:
     run: FuzzRun
     fixture: Fixture
-    #: The requests after which the server process died, with its exit code and log tail.
-    crashes: list[str]
+    #: Each time the server process died (it is started again to go on).
+    crashes: list[Crash]
 
 
 def _start(root: Path) -> ServerProcess:
-    # A small body limit, so that 413 is reachable too.
-    return ServerProcess(root / "store", "--max-request-mb", "4", "--no-access-log").start()
+    # A small body limit, so that 413 is reachable too; a secret a request must not leak.
+    return ServerProcess(
+        root / "store", "--max-request-mb", "4", "--no-access-log", env={CANARY_ENV: CANARY}
+    ).start()
 
 
 @pytest.fixture(scope="module")
@@ -250,7 +430,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
     try:
         targets = fuzz.prepare_targets(server.url)
         run = FuzzRun()
-        crashes: list[str] = []
+        crashes: list[Crash] = []
         passes = [fuzz.api_config(examples=EXAMPLES, seed=SEED, targets=targets)] + [
             fuzz.collection_config(
                 examples=EXAMPLES, seed=SEED, targets=targets, collection_id=collection_id
@@ -260,9 +440,8 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
         for config in passes:
             fuzz.run_schemathesis(server.url, config, run)
             if server.process is not None and server.process.poll() is not None:
-                last = "\n".join(e.describe() for e in list(run.history)[-3:])
-                log = server.log.read_text(errors="replace")[-1500:]
-                crashes.append(f"exit code {server.process.returncode} after:\n{last}\n{log}")
+                log = server.log.read_text(errors="replace")[-3000:]
+                crashes.append(Crash(server.process.returncode, tuple(run.history), log))
                 server = _start(root)
         print(f"\nfuzzing ({EXAMPLES} examples, seed {SEED}):\n{run.summary()}")
         if REPORT:
@@ -272,11 +451,18 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
         server.kill()
 
 
-def _classes(run: FuzzRun) -> dict[str, list[Exchange]]:
+def _classes(run: FuzzRun, crashes: list[Crash]) -> dict[str, list[Exchange]]:
     """Failures by class: a known bug's name, or the operation, status and first words
-    of the response of anything else."""
+    of the response of anything else. A crash counts as its last request."""
     classes: dict[str, list[Exchange]] = {}
+    for crash in crashes:
+        name = crash_bug_of(crash) or f"new: the server died ({crash.exit_code})"
+        classes.setdefault(name, []).append(crash.before[-1])
     for exchange in run.failures:
+        if exchange.failed_checks == ("no_response",) and any(
+            exchange is crash.before[-1] for crash in crashes
+        ):
+            continue  # counted with its crash
         name = known_bug_of(exchange)
         if name is None:
             words = re.sub(r"\d+", "N", exchange.response[:90])
@@ -296,10 +482,10 @@ def _write_report(path: Path, run: FuzzRun, crashes: list[str]) -> None:
         "schema_violations": run.schema_violations,
         "failing_requests": len(run.failures),
         "run_errors": run.errors,
-        "crashes": crashes,
+        "crashes": [crash.describe() for crash in crashes],
         "classes": {
             name: {"count": len(found), "smallest": fuzz.smallest(found).describe()}
-            for name, found in _classes(run).items()
+            for name, found in _classes(run, crashes).items()
         },
     }
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
@@ -310,14 +496,19 @@ def _write_report(path: Path, run: FuzzRun, crashes: list[str]) -> None:
 
 def test_fuzzing_found_nothing_unexplained(fuzzed: Fuzzed) -> None:
     """No server crash, no run error, and every failed check is a known engine bug."""
-    unexplained = {k: v for k, v in _classes(fuzzed.run).items() if k.startswith("new: ")}
+    classes = _classes(fuzzed.run, fuzzed.crashes)
+    unexplained = {k: v for k, v in classes.items() if k.startswith("new: ")}
     report = "\n\n".join(
         f"{name} ({len(found)}x), e.g.:\n{fuzz.smallest(found).describe()}"
         for name, found in unexplained.items()
     )
-    assert not fuzzed.crashes, "the server died:\n" + "\n\n".join(fuzzed.crashes)
-    assert not fuzzed.run.errors, "\n".join(fuzzed.run.errors)
+    unexplained_crashes = [c.describe() for c in fuzzed.crashes if crash_bug_of(c) is None]
+    assert not unexplained_crashes, "the server died:\n" + "\n\n".join(unexplained_crashes)
     assert not unexplained, report
+    # A crash (of a known class, by now) explains the run's network errors.
+    network = ("ConnectionError", "ServerUnavailable")
+    errors = [e for e in fuzzed.run.errors if not (fuzzed.crashes and any(n in e for n in network))]
+    assert not errors, "\n".join(errors)
 
 
 def test_fuzzing_reached_the_engine(fuzzed: Fuzzed) -> None:
@@ -345,12 +536,12 @@ def test_fuzzing_reached_the_engine(fuzzed: Fuzzed) -> None:
     "bug",
     [
         pytest.param(bug, id=bug.name, marks=pytest.mark.xfail(strict=False, reason=bug.reason))
-        for bug in KNOWN_ENGINE_BUGS
+        for bug in (*KNOWN_ENGINE_BUGS, *FOUND_ENGINE_BUGS)
     ],
 )
-def test_known_engine_bug_is_fixed(fuzzed: Fuzzed, bug: KnownBug) -> None:
+def test_engine_bug_is_fixed(fuzzed: Fuzzed, bug: KnownBug) -> None:
     """Fails while the bug is there: its reproduction, and the fuzz run's requests that
     show it."""
     bug.check(fuzzed.fixture)
-    seen = _classes(fuzzed.run).get(bug.name, [])
+    seen = _classes(fuzzed.run, fuzzed.crashes).get(bug.name, [])
     assert not seen, f"{len(seen)} requests, e.g.:\n{fuzz.smallest(seen).describe()}"

@@ -28,6 +28,7 @@ Schema = dict[str, Any]
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+C_INT_MAX = 2**31 - 1
 #: The largest finite float32: larger embedding values overflow to infinity (refused).
 FLOAT32_MAX = 3.4028234663852886e38
 #: Logical filter levels spelled out in the schema (the server allows 32).
@@ -264,32 +265,36 @@ def _configuration(*, change: bool) -> Schema:
             }
         )
 
+    # FAISS takes its settings as C ints; larger values fail inside it. Where a value
+    # costs memory or threads the bounds are tighter: Milvus' ranges for the HNSW degree
+    # (M=1 crashes FAISS, M=2^31-1 asks for gigabytes a vector) and nlist, and a thread
+    # count a machine can start (libgomp aborts the process when it cannot).
     positive = {"type": "integer", "minimum": 1}
-    optional_positive = nullable(positive)
-    # An HNSW graph needs two neighbours a node (FAISS crashes building one with M=1).
-    degree = {"type": "integer", "minimum": 2}
+    c_int = {**positive, "maximum": C_INT_MAX}
+    degree = {"type": "integer", "minimum": 2, "maximum": 2048}
+    threads = {**positive, "maximum": 1024}
     index = section(
         {
             "type": {"enum": INDEX_TYPES},
             "M": degree,
             "max_neighbors": degree,
-            "ef_construction": positive,
-            "ef_search": positive,
-            "nlist": optional_positive,
-            "nprobe": positive,
-            "pq_m": optional_positive,
+            "ef_construction": c_int,
+            "ef_search": c_int,
+            "nlist": nullable({**positive, "maximum": 65536}),
+            "nprobe": c_int,
+            "pq_m": nullable(c_int),
             "pq_nbits": {"type": "integer", "minimum": 1, "maximum": 16},
             "auto_threshold": positive,
-            "num_threads": optional_positive,
+            "num_threads": nullable(threads),
         }
     )
     hnsw = section(
         {
             "space": {"enum": METRICS},
-            "ef_search": positive,
-            "ef_construction": positive,
+            "ef_search": c_int,
+            "ef_construction": c_int,
             "max_neighbors": degree,
-            "num_threads": positive,
+            "num_threads": threads,
             # Chroma's write-buffer settings, accepted and ignored.
             "batch_size": {},
             "sync_threshold": {},
@@ -759,6 +764,7 @@ _ERROR_TEXT = {
     # answers those with 400, so its 422 says it is not sent.
     422: "Not sent: malformed parameters get 400",
     500: "An internal error",
+    502: "The collection's embedding provider (an HTTP API) failed or answered badly",
     503: "The server is overloaded or the request waited too long to start",
     504: "The request took longer than the server's time limit",
 }
@@ -793,7 +799,7 @@ def responses(
     out: dict[int | str, dict[str, Any]] = {200: success}
     for status in sorted({*errors, 500} | (set() if open_route else {401})):
         # Middleware answers 401, 413, 503 and 504 before a route runs, in Haima's shape.
-        handler_error = status not in (401, 413, 503, 504)
+        handler_error = status not in (401, 413, *TIMEOUTS)
         out[status] = _error_response(status, OpenAIError if openai and handler_error else Error)
     return out
 
@@ -804,6 +810,8 @@ PARAMS = 422
 BODY = 413
 #: A request that waits or runs too long (record routes).
 TIMEOUTS = (503, 504)
+#: Routes that may embed documents or query texts with the collection's function.
+EMBEDS = 502
 
 
 def records_responses(

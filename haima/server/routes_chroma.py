@@ -101,6 +101,7 @@ def build_router() -> APIRouter:
         operation_id: str,
         body: dict[str, Any],
         ok: type[BaseModel],
+        *errors: int,
     ) -> None:
         async def handler(
             request: Request, tenant: Tenant, database: Database, collection_id: str
@@ -121,14 +122,18 @@ def build_router() -> APIRouter:
             name=handler.__name__,
             operation_id=operation_id,
             openapi_extra=body,
-            responses=doc.records_responses(ok, 400, doc.BODY),
+            responses=doc.records_responses(ok, 400, doc.BODY, *errors),
         )
 
-    records_route("/query", _query, "queryRecords", doc.QUERY_BODY, doc.QueryResult)
+    records_route("/query", _query, "queryRecords", doc.QUERY_BODY, doc.QueryResult, doc.EMBEDS)
     records_route("/get", _get, "getRecords", doc.GET_BODY, doc.GetResult)
-    records_route("/add", _write("add"), "addRecords", doc.ADD_BODY, doc.Done)
-    records_route("/upsert", _write("upsert"), "upsertRecords", doc.UPSERT_BODY, doc.Done)
-    records_route("/update", _write("update"), "updateRecords", doc.UPDATE_BODY, doc.Done)
+    records_route("/add", _write("add"), "addRecords", doc.ADD_BODY, doc.Done, doc.EMBEDS)
+    records_route(
+        "/upsert", _write("upsert"), "upsertRecords", doc.UPSERT_BODY, doc.Done, doc.EMBEDS
+    )
+    records_route(
+        "/update", _write("update"), "updateRecords", doc.UPDATE_BODY, doc.Done, doc.EMBEDS
+    )
     records_route("/delete", _delete, "deleteRecords", doc.DELETE_BODY, doc.Empty)
 
     @router.post(

@@ -305,6 +305,11 @@ def _record(run: FuzzRun, phase: str, recorder: Any) -> None:
             if node.status.value == "failure" and node.failure_info is not None
         ]
         run.schema_violations += sum(n.name == "response_schema_conformance" for n in failed)
+        names = [n.name for n in failed]
+        if status is not None and status >= 500 and "not_a_server_error" not in names:
+            names.append("not_a_server_error")  # schemathesis reports a repeat only once
+        if response is None:
+            names.append("no_response")
         text = "" if response is None else response.content.decode("utf-8", "backslashreplace")
         exchange = Exchange(
             phase=phase,
@@ -314,8 +319,7 @@ def _record(run: FuzzRun, phase: str, recorder: Any) -> None:
             body=interaction.request.body,
             status=status,
             response=text[:KEEP_CHARS],
-            failed_checks=tuple(n.name for n in failed)
-            or (() if response is not None else ("no_response",)),
+            failed_checks=tuple(names),
             problems=tuple(_problem(n.failure_info.failure) for n in failed),
             previous_status=run.history[-1].status if run.history else None,
         )
