@@ -48,7 +48,7 @@ pytestmark = pytest.mark.slow
 #: An environment variable of the server that no request may make it send anywhere.
 CANARY_ENV, CANARY = "HAIMA_FUZZ_CANARY", "canary-6f1d2e"
 #: Seconds to wait for an answer before calling a request stuck.
-HANG = 20
+HANG = 10
 
 API = "/api/v2"
 PREPARED = f"{API}/tenants/{fuzz.TENANT}/databases/{fuzz.DATABASE}/collections"
@@ -471,13 +471,22 @@ def _classes(run: FuzzRun, crashes: list[Crash]) -> dict[str, list[Exchange]]:
     return classes
 
 
-def _write_report(path: Path, run: FuzzRun, crashes: list[str]) -> None:
+def _statuses_by_operation(run: FuzzRun) -> dict[str, dict[str, int]]:
+    table: dict[str, dict[str, int]] = {}
+    for (_, operation, status), count in sorted(run.by_operation.items(), key=str):
+        row = table.setdefault(operation, {})
+        row[str(status)] = row.get(str(status), 0) + count
+    return table
+
+
+def _write_report(path: Path, run: FuzzRun, crashes: list[Crash]) -> None:
     report: dict[str, Any] = {
         "examples": EXAMPLES,
         "seed": SEED,
         "requests": run.requests,
         "requests_by_phase": dict(run.by_phase),
         "statuses": {str(k): v for k, v in sorted(run.by_status.items(), key=str)},
+        "statuses_by_operation": _statuses_by_operation(run),
         "server_errors": run.server_errors,
         "schema_violations": run.schema_violations,
         "failing_requests": len(run.failures),
