@@ -55,4 +55,4 @@ HAIMA_FUZZ_EXAMPLES ?= 300
 .PHONY: fuzz
 fuzz: $(STAMP)
 	HAIMA_FUZZ_EXAMPLES=$(HAIMA_FUZZ_EXAMPLES) HAIMA_FUZZ_REPORT=fuzz-report.json \
-		$(BIN)/python -m pytest -q -s -rxX tests/test_fuzz_http.py
+		$(BIN)/python -m pytest -q -s -rxX --timeout=0 tests/test_fuzz_http.py
