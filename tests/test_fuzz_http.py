@@ -86,14 +86,11 @@ class Crash:
 
 @dataclass(frozen=True)
 class Fixture:
-    """What a reproduction needs: the server and a collection of dimension 3."""
+    """What a reproduction needs: the server and the prepared collections (the first of
+    dimension 3, the third with a keyword index)."""
 
     server: ServerProcess
     targets: Targets
-
-    @property
-    def records(self) -> str:
-        return f"{self.server.url}{PREPARED}/{self.targets.collection_ids[0]}"
 
     def post(
         self, path: str, raw: bytes, collection: int = 0, timeout: float = 60
@@ -457,7 +454,7 @@ def _classes(run: FuzzRun, crashes: list[Crash]) -> dict[str, list[Exchange]]:
     classes: dict[str, list[Exchange]] = {}
     for crash in crashes:
         name = crash_bug_of(crash) or f"new: the server died ({crash.exit_code})"
-        classes.setdefault(name, []).append(crash.before[-1])
+        classes.setdefault(name, []).extend(crash.before[-1:])
     for exchange in run.failures:
         if exchange.failed_checks == ("no_response",) and any(
             exchange is crash.before[-1] for crash in crashes
