@@ -70,6 +70,9 @@ FRACTION: Schema = {"type": "number", "not": {"type": "integer"}}
 NUMBER: Schema = {"anyOf": [INT64, FRACTION]}
 SCALAR: Schema = {"anyOf": [{"type": "string"}, {"type": "boolean"}, INT64, FRACTION]}
 NON_EMPTY_STRING: Schema = {"type": "string", "minLength": 1}
+#: A text to embed: with something other than white space.
+TEXT: Schema = {"type": "string", "pattern": r"\S"}
+NON_EMPTY_OBJECT: Schema = {"type": "object", "minProperties": 1}
 #: `[A-Za-z0-9._-]`, 3-512 characters, alphanumeric at both ends, no "..".
 COLLECTION_NAME: Schema = {
     "type": "string",
@@ -339,6 +342,11 @@ def _body(schema: Schema, example: Any, *, required: bool = True) -> dict[str, A
     }
 
 
+def given(field: str, schema: Schema | None = None) -> Schema:
+    """The body has `field`, not null (and matching `schema`)."""
+    return {"required": [field], "properties": {field: schema or {"not": {"type": "null"}}}}
+
+
 def _object(properties: dict[str, Schema], required: list[str] | None = None) -> Schema:
     schema: Schema = {"type": "object", "properties": properties}
     if required:
@@ -401,6 +409,8 @@ def _write_body(*, add: bool, update: bool) -> dict[str, Any]:
         ["ids"],
     )
     schema["description"] = description
+    if add:
+        schema["anyOf"] = [given("embeddings"), given("documents")]
     return _body(
         schema,
         {
@@ -443,8 +453,8 @@ QUERY_BODY = _body(
                 "query_texts": nullable(
                     {
                         "anyOf": [
-                            {"type": "string"},
-                            {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                            TEXT,
+                            {"type": "array", "minItems": 1, "items": TEXT},
                         ]
                     }
                 ),
@@ -459,6 +469,17 @@ QUERY_BODY = _body(
         ),
         "description": "vector mode takes exactly one of query_embeddings and query_texts; "
         "keyword takes query_texts; hybrid query_texts, and optionally one vector for each",
+        "anyOf": [
+            {
+                "properties": {"mode": {"enum": ["vector", None]}},
+                "oneOf": [given("query_embeddings"), given("query_texts")],
+            },
+            {
+                "allOf": [given("mode", {"const": "keyword"}), given("query_texts")],
+                "not": given("query_embeddings"),
+            },
+            {"allOf": [given("mode", {"const": "hybrid"}), given("query_texts")]},
+        ],
     },
     {
         "query_embeddings": [[0.1, 0.2, 0.3]],
@@ -467,7 +488,6 @@ QUERY_BODY = _body(
         "include": ["documents", "distances"],
     },
 )
-_NON_EMPTY_OBJECT: Schema = {"type": "object", "minProperties": 1}
 DELETE_BODY = _body(
     {
         **_object(
@@ -480,9 +500,9 @@ DELETE_BODY = _body(
         ),
         "description": "give ids, a where or a where_document filter; all given must hold",
         "anyOf": [
-            {"required": ["ids"], "properties": {"ids": {"not": {"type": "null"}}}},
-            {"required": ["where"], "properties": {"where": _NON_EMPTY_OBJECT}},
-            {"required": ["where_document"], "properties": {"where_document": _NON_EMPTY_OBJECT}},
+            given("ids"),
+            given("where", NON_EMPTY_OBJECT),
+            given("where_document", NON_EMPTY_OBJECT),
         ],
     },
     {"where": {"topic": "cats"}},
@@ -492,12 +512,12 @@ EMBEDDINGS_BODY = _body(
         {
             "input": {
                 "anyOf": [
-                    {"type": "string", "maxLength": 100_000},
+                    {**TEXT, "maxLength": 100_000},
                     {
                         "type": "array",
                         "minItems": 1,
                         "maxItems": 2048,
-                        "items": {"type": "string", "maxLength": 100_000},
+                        "items": {**TEXT, "maxLength": 100_000},
                     },
                 ]
             },

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -42,6 +42,11 @@ RECORDS = COLLECTIONS + "/{collection_id}"
 # Path parameters, with the names every server has as examples for the OpenAPI document.
 Tenant = Annotated[str, Path(examples=["default_tenant"])]
 Database = Annotated[str, Path(examples=["default_database"])]
+# Paging parameters, documented with the bounds the server checks (the document only:
+# the handlers check them with Haima's messages).
+_COUNT = Query(json_schema_extra={"minimum": 0, "maximum": doc.INT64_MAX})
+Limit = Annotated[int | None, _COUNT]
+Offset = Annotated[int | None, _COUNT]
 
 
 def json_response(content: Any, status_code: int = 200) -> Response:
@@ -241,7 +246,7 @@ def build_router() -> APIRouter:
         responses=doc.responses(doc.DatabaseList, 400, 404, doc.PARAMS),
     )
     async def list_databases(
-        request: Request, tenant: Tenant, limit: int | None = None, offset: int = 0
+        request: Request, tenant: Tenant, limit: Limit = None, offset: Annotated[int, _COUNT] = 0
     ) -> Response:
         names = await blocking(lambda: _state(request).backend.list_databases(tenant))
         names = names[offset : None if limit is None else offset + limit]
@@ -276,8 +281,8 @@ def build_router() -> APIRouter:
         request: Request,
         tenant: Tenant,
         database: Database,
-        limit: int | None = None,
-        offset: int | None = None,
+        limit: Limit = None,
+        offset: Offset = None,
     ) -> Response:
         lim = validation.non_negative_int(limit, "limit")
         off = validation.non_negative_int(offset, "offset")

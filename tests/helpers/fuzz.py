@@ -75,6 +75,10 @@ class FuzzRun:
     requests: int = 0
     by_phase: collections.Counter[str] = field(default_factory=collections.Counter)
     by_status: collections.Counter[int] = field(default_factory=collections.Counter)
+    #: (operation, link, status of the linked request): links the stateful phase followed.
+    links_followed: collections.Counter[tuple[str, str, int | None]] = field(
+        default_factory=collections.Counter
+    )
     #: (phase, operation, status): how far each operation's requests got.
     by_operation: collections.Counter[tuple[str, str, int | None]] = field(
         default_factory=collections.Counter
@@ -97,6 +101,8 @@ class FuzzRun:
         return (
             f"requests: {self.requests} ({phases})\n"
             f"statuses: {statuses}\n"
+            f"links followed: {sum(self.links_followed.values())} "
+            f"({sum(n for (_, _, s), n in self.links_followed.items() if s == 200)} answered 200)\n"
             f"5xx responses: {self.server_errors}; schema violations: {self.schema_violations}; "
             f"requests failing a check: {len(self.failures)}; run errors: {len(self.errors)}; "
             f"runs ended: {', '.join(self.stop_reasons)}"
@@ -231,7 +237,13 @@ def api_config(
     }
     return {
         **_common(examples, seed),
-        "phases": {"stateful": {"max-steps": stateful_steps}},
+        # Sequences are cheap next to the unit phases: twice as many of them.
+        "phases": {
+            "stateful": {
+                "max-steps": stateful_steps,
+                "generation": {"max-examples": 2 * examples},
+            }
+        },
         "dictionaries": _dictionaries(targets),
         "operations": [
             {
@@ -326,6 +338,11 @@ def _record(run: FuzzRun, phase: str, recorder: Any) -> None:
         run.history.append(exchange)
         if exchange.failed_checks:
             run.failures.append(exchange)
+        transition = None if case is None else case.transition
+        parent = None if case is None else recorder.cases.get(case.parent_id)
+        if transition is not None and not transition.is_inferred and parent is not None:
+            source = str(parent.value.operation.label)
+            run.links_followed[(source, str(transition.id), status)] += 1
 
 
 def _problem(failure: Any) -> str:
