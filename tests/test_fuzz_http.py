@@ -217,7 +217,7 @@ def _check_nul_in_keyword_query(f: Fixture) -> None:
 
 def _check_query_texts_type(f: Fixture) -> None:
     words = 2  # the prepared collection with a keyword index
-    for mode in ("keyword", "hybrid"):
+    for mode in ("vector", "keyword", "hybrid"):
         body = {"query_texts": 0, "mode": mode, "n_results": 2}
         _rejected(f.post("/query", json.dumps(body).encode(), words))
 
@@ -372,8 +372,8 @@ FOUND_ENGINE_BUGS = (
     ),
     KnownBug(
         "query-texts-not-a-list",
-        "query_texts that is neither a string nor a list (0, false) in keyword or hybrid "
-        "mode reaches list(): 500 TypeError",
+        "query_texts that is neither a string nor a list (0, false) reaches list() in "
+        "Collection._text_query: 500 TypeError",
         _server_error("TypeError", "object is not iterable"),
         _check_query_texts_type,
     ),
