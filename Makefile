@@ -75,3 +75,11 @@ soak: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(SUITE_VENV) haima_data .pytest_cache .mypy_cache .ruff_cache
+
+# A longer fuzzing of the HTTP API than the test run's (docs/server.md, "OpenAPI and
+# fuzzing"): about 15 minutes. Prints the counts; writes fuzz-report.json.
+HAIMA_FUZZ_EXAMPLES ?= 300
+.PHONY: fuzz
+fuzz: $(STAMP)
+	HAIMA_FUZZ_EXAMPLES=$(HAIMA_FUZZ_EXAMPLES) HAIMA_FUZZ_REPORT=fuzz-report.json \
+		$(BIN)/python -m pytest -q -s -rxX --timeout=0 tests/test_fuzz_http.py

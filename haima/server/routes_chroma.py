@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel
 
 import haima
 from haima import validation
@@ -24,6 +25,7 @@ from haima.collection import Collection
 from haima.config import new_collection_settings
 from haima.embeddings import default_embedding_function, spec_of
 from haima.errors import InvalidArgumentError
+from haima.server import openapi as doc
 from haima.server.http_io import blocking, json_response, read_json
 from haima.server.state import ServerState
 
@@ -34,6 +36,15 @@ CHROMA_API_VERSION = "1.0.0"
 
 COLLECTIONS = "/tenants/{tenant}/databases/{database}/collections"
 RECORDS = COLLECTIONS + "/{collection_id}"
+
+# Path parameters, with the names every server has as examples for the OpenAPI document.
+Tenant = Annotated[str, Path(examples=["default_tenant"])]
+Database = Annotated[str, Path(examples=["default_database"])]
+# Paging parameters, documented with the bounds the server checks (the document only:
+# the handlers check them with Haima's messages).
+_COUNT = Query(json_schema_extra={"minimum": 0, "maximum": doc.INT64_MAX})
+Limit = Annotated[int | None, _COUNT]
+Offset = Annotated[int | None, _COUNT]
 
 
 def _state(request: Request) -> ServerState:
@@ -62,9 +73,16 @@ def build_router() -> APIRouter:
     # First: routes are tried in order and these carry the traffic (a query was tried
     # against 48 patterns before it matched, 0.4 ms of every request).
 
-    def records_route(path: str, operation: Callable[[Collection, dict[str, Any]], Any]) -> None:
+    def records_route(
+        path: str,
+        operation: Callable[[Collection, dict[str, Any]], Any],
+        operation_id: str,
+        body: dict[str, Any],
+        ok: type[BaseModel],
+        *errors: int,
+    ) -> None:
         async def handler(
-            request: Request, tenant: str, database: str, collection_id: str
+            request: Request, tenant: Tenant, database: Database, collection_id: str
         ) -> Response:
             body = await read_json(request)
             state = _state(request)
@@ -75,40 +93,69 @@ def build_router() -> APIRouter:
             return json_response(await blocking(run))
 
         handler.__name__ = path.strip("/")
-        router.add_api_route(RECORDS + path, handler, methods=["POST"], name=handler.__name__)
+        router.add_api_route(
+            RECORDS + path,
+            handler,
+            methods=["POST"],
+            name=handler.__name__,
+            operation_id=operation_id,
+            openapi_extra=body,
+            responses=doc.records_responses(ok, 400, doc.BODY, *errors),
+        )
 
-    records_route("/query", _query)
-    records_route("/get", _get)
-    for method in ("add", "upsert", "update"):
-        records_route(f"/{method}", _write(method))
-    records_route("/delete", _delete)
+    records_route("/query", _query, "queryRecords", doc.QUERY_BODY, doc.QueryResult, doc.EMBEDS)
+    records_route("/get", _get, "getRecords", doc.GET_BODY, doc.GetResult)
+    records_route("/add", _write("add"), "addRecords", doc.ADD_BODY, doc.Done, doc.EMBEDS)
+    records_route(
+        "/upsert", _write("upsert"), "upsertRecords", doc.UPSERT_BODY, doc.Done, doc.EMBEDS
+    )
+    records_route(
+        "/update", _write("update"), "updateRecords", doc.UPDATE_BODY, doc.Done, doc.EMBEDS
+    )
+    records_route("/delete", _delete, "deleteRecords", doc.DELETE_BODY, doc.Empty)
 
-    @router.post(RECORDS + "/build_index")
+    @router.post(
+        RECORDS + "/build_index",
+        operation_id="buildIndex",
+        responses=doc.records_responses(doc.Empty, doc.BODY),
+    )
     async def build_index(
-        request: Request, tenant: str, database: str, collection_id: str
+        request: Request, tenant: Tenant, database: Database, collection_id: str
     ) -> Response:
         """Haima's addition: finish building the collection's ANN index now."""
         state = _state(request)
         await blocking(lambda: state.collection(tenant, database, collection_id).build_index())
         return json_response({})
 
-    @router.get(RECORDS + "/count")
-    async def count(request: Request, tenant: str, database: str, collection_id: str) -> Response:
+    @router.get(
+        RECORDS + "/count", operation_id="countRecords", responses=doc.records_responses(doc.Count)
+    )
+    async def count(
+        request: Request, tenant: Tenant, database: Database, collection_id: str
+    ) -> Response:
         state = _state(request)
         total = await blocking(lambda: state.collection(tenant, database, collection_id).count())
         return json_response(total)
 
     # -- server ---------------------------------------------------------------------------
 
-    @router.get("/heartbeat")
+    @router.get(
+        "/heartbeat",
+        operation_id="heartbeat",
+        responses=doc.responses(doc.Heartbeat, open_route=True),
+    )
     async def heartbeat(request: Request) -> Response:
         return json_response({"nanosecond heartbeat": _state(request).backend.heartbeat()})
 
-    @router.get("/version")
+    @router.get("/version", operation_id="version", responses=doc.responses(doc.Version))
     async def version() -> Response:
         return json_response(CHROMA_API_VERSION)
 
-    @router.get("/pre-flight-checks")
+    @router.get(
+        "/pre-flight-checks",
+        operation_id="preFlightChecks",
+        responses=doc.responses(doc.PreFlightChecks),
+    )
     async def pre_flight_checks(request: Request) -> Response:
         return json_response(
             {
@@ -118,39 +165,61 @@ def build_router() -> APIRouter:
             }
         )
 
-    @router.get("/auth/identity")
+    @router.get(
+        "/auth/identity", operation_id="getUserIdentity", responses=doc.responses(doc.Identity)
+    )
     async def identity() -> Response:
         return json_response({"user_id": "", "tenant": "default_tenant", "databases": ["*"]})
 
-    @router.post("/reset")
+    @router.post("/reset", operation_id="reset", responses=doc.responses(doc.Done, 403, doc.BODY))
     async def reset(request: Request) -> Response:
         await blocking(_state(request).backend.reset)
         return json_response(True)
 
     # -- tenants and databases ------------------------------------------------------------
 
-    @router.post("/tenants")
+    @router.post(
+        "/tenants",
+        operation_id="createTenant",
+        openapi_extra=doc.CREATE_TENANT_BODY,
+        responses=doc.responses(doc.Empty, 400, 409, doc.BODY, links=doc.tenant_links()),
+    )
     async def create_tenant(request: Request) -> Response:
         body = await read_json(request)
         name = validation.namespace_name(body.get("name"), "name")
         await blocking(lambda: _state(request).backend.create_tenant(name))
         return json_response({})
 
-    @router.get("/tenants/{tenant}")
-    async def get_tenant(request: Request, tenant: str) -> Response:
+    @router.get(
+        "/tenants/{tenant}",
+        operation_id="getTenant",
+        responses=doc.responses(doc.Tenant, 404, doc.PARAMS),
+    )
+    async def get_tenant(request: Request, tenant: Tenant) -> Response:
         name = await blocking(lambda: _state(request).backend.get_tenant(tenant))
         return json_response({"name": name})
 
-    @router.post("/tenants/{tenant}/databases")
-    async def create_database(request: Request, tenant: str) -> Response:
+    @router.post(
+        "/tenants/{tenant}/databases",
+        operation_id="createDatabase",
+        openapi_extra=doc.CREATE_DATABASE_BODY,
+        responses=doc.responses(
+            doc.Empty, 400, 404, 409, doc.PARAMS, doc.BODY, links=doc.database_links()
+        ),
+    )
+    async def create_database(request: Request, tenant: Tenant) -> Response:
         body = await read_json(request)
         name = validation.namespace_name(body.get("name"), "name")
         await blocking(lambda: _state(request).backend.create_database(tenant, name))
         return json_response({})
 
-    @router.get("/tenants/{tenant}/databases")
+    @router.get(
+        "/tenants/{tenant}/databases",
+        operation_id="listDatabases",
+        responses=doc.responses(doc.DatabaseList, 400, 404, doc.PARAMS),
+    )
     async def list_databases(
-        request: Request, tenant: str, limit: int | None = None, offset: int | None = None
+        request: Request, tenant: Tenant, limit: Limit = None, offset: Offset = None
     ) -> Response:
         lim = validation.non_negative_int(limit, "limit")
         off = validation.non_negative_int(offset, "offset") or 0
@@ -158,25 +227,37 @@ def build_router() -> APIRouter:
         names = names[off : None if lim is None else off + lim]
         return json_response([_database_json(tenant, n) for n in names])
 
-    @router.get("/tenants/{tenant}/databases/{database}")
-    async def get_database(request: Request, tenant: str, database: str) -> Response:
+    @router.get(
+        "/tenants/{tenant}/databases/{database}",
+        operation_id="getDatabase",
+        responses=doc.responses(doc.Database, 404, doc.PARAMS),
+    )
+    async def get_database(request: Request, tenant: Tenant, database: Database) -> Response:
         await blocking(lambda: _state(request).backend.get_database(tenant, database))
         return json_response(_database_json(tenant, database))
 
-    @router.delete("/tenants/{tenant}/databases/{database}")
-    async def delete_database(request: Request, tenant: str, database: str) -> Response:
+    @router.delete(
+        "/tenants/{tenant}/databases/{database}",
+        operation_id="deleteDatabase",
+        responses=doc.responses(doc.Empty, 404, doc.PARAMS),
+    )
+    async def delete_database(request: Request, tenant: Tenant, database: Database) -> Response:
         await blocking(lambda: _state(request).backend.delete_database(tenant, database))
         return json_response({})
 
     # -- collections ----------------------------------------------------------------------
 
-    @router.get(COLLECTIONS)
+    @router.get(
+        COLLECTIONS,
+        operation_id="listCollections",
+        responses=doc.responses(doc.CollectionList, 400, 404, doc.PARAMS),
+    )
     async def list_collections(
         request: Request,
-        tenant: str,
-        database: str,
-        limit: int | None = None,
-        offset: int | None = None,
+        tenant: Tenant,
+        database: Database,
+        limit: Limit = None,
+        offset: Offset = None,
     ) -> Response:
         lim = validation.non_negative_int(limit, "limit")
         off = validation.non_negative_int(offset, "offset")
@@ -185,13 +266,24 @@ def build_router() -> APIRouter:
         )
         return json_response([collection_to_json(m) for m in models])
 
-    @router.get("/tenants/{tenant}/databases/{database}/collections_count")
-    async def count_collections(request: Request, tenant: str, database: str) -> Response:
+    @router.get(
+        "/tenants/{tenant}/databases/{database}/collections_count",
+        operation_id="countCollections",
+        responses=doc.responses(doc.Count, 404, doc.PARAMS),
+    )
+    async def count_collections(request: Request, tenant: Tenant, database: Database) -> Response:
         count = await blocking(lambda: _state(request).backend.count_collections(tenant, database))
         return json_response(count)
 
-    @router.post(COLLECTIONS)
-    async def create_collection(request: Request, tenant: str, database: str) -> Response:
+    @router.post(
+        COLLECTIONS,
+        operation_id="createCollection",
+        openapi_extra=doc.CREATE_COLLECTION_BODY,
+        responses=doc.responses(
+            doc.Collection, 400, 404, 409, doc.PARAMS, doc.BODY, links=doc.collection_links()
+        ),
+    )
+    async def create_collection(request: Request, tenant: Tenant, database: Database) -> Response:
         body = await read_json(request)
         state = _state(request)
 
@@ -212,24 +304,41 @@ def build_router() -> APIRouter:
 
         return json_response(collection_to_json(await blocking(create)))
 
-    @router.get(COLLECTIONS + "/by-id/{collection_id}")
+    @router.get(
+        COLLECTIONS + "/by-id/{collection_id}",
+        operation_id="getCollectionById",
+        responses=doc.records_responses(doc.Collection, links=doc.collection_links()),
+    )
     async def get_collection_by_id(
-        request: Request, tenant: str, database: str, collection_id: str
+        request: Request, tenant: Tenant, database: Database, collection_id: str
     ) -> Response:
         state = _state(request)
         model = await blocking(lambda: state.collection_model(tenant, database, collection_id))
         return json_response(collection_to_json(model))
 
-    @router.get(COLLECTIONS + "/{name}")
-    async def get_collection(request: Request, tenant: str, database: str, name: str) -> Response:
+    @router.get(
+        COLLECTIONS + "/{name}",
+        operation_id="getCollection",
+        responses=doc.responses(doc.Collection, 404, doc.PARAMS, links=doc.collection_links()),
+    )
+    async def get_collection(
+        request: Request, tenant: Tenant, database: Database, name: str
+    ) -> Response:
         model = await blocking(
             lambda: _state(request).backend.get_collection(tenant, database, name)
         )
         return json_response(collection_to_json(model))
 
-    @router.put(RECORDS)
+    @router.put(
+        RECORDS,
+        operation_id="updateCollection",
+        openapi_extra=doc.MODIFY_COLLECTION_BODY,
+        responses=doc.records_responses(
+            doc.Collection, 400, 409, doc.BODY, links=doc.collection_links()
+        ),
+    )
     async def modify_collection(
-        request: Request, tenant: str, database: str, collection_id: str
+        request: Request, tenant: Tenant, database: Database, collection_id: str
     ) -> Response:
         body = await read_json(request)
         state = _state(request)
@@ -245,9 +354,13 @@ def build_router() -> APIRouter:
 
         return json_response(collection_to_json(await blocking(modify)))
 
-    @router.delete(COLLECTIONS + "/{name}")
+    @router.delete(
+        COLLECTIONS + "/{name}",
+        operation_id="deleteCollection",
+        responses=doc.responses(doc.Empty, 404, doc.PARAMS),
+    )
     async def delete_collection(
-        request: Request, tenant: str, database: str, name: str
+        request: Request, tenant: Tenant, database: Database, name: str
     ) -> Response:
         await blocking(lambda: _state(request).backend.delete_collection(tenant, database, name))
         return json_response({})

@@ -18,6 +18,7 @@ from haima import validation
 from haima.backends.wire import encode_vectors
 from haima.embeddings import EmbeddingFunction, embed_documents
 from haima.errors import InvalidArgumentError, NotFoundError
+from haima.server import openapi as doc
 from haima.server.http_io import blocking, json_response, read_json
 
 #: Inputs per request. A long input is cut to the model's window, as in add and query
@@ -115,7 +116,9 @@ def _inputs(value: Any) -> list[str]:
 def build_router(pool: ModelPool) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["OpenAI-compatible embeddings"])
 
-    @router.get("/models")
+    @router.get(
+        "/models", operation_id="listModels", responses=doc.responses(doc.Models, openai=True)
+    )
     async def models() -> Response:
         return json_response(
             {
@@ -127,7 +130,12 @@ def build_router(pool: ModelPool) -> APIRouter:
             }
         )
 
-    @router.post("/embeddings")
+    @router.post(
+        "/embeddings",
+        operation_id="createEmbeddings",
+        openapi_extra=doc.EMBEDDINGS_BODY,
+        responses=doc.responses(doc.Embeddings, 400, 404, doc.BODY, openai=True),
+    )
     async def embeddings(request: Request) -> Response:
         body = await read_json(request)
         texts = _inputs(body.get("input"))
