@@ -261,6 +261,11 @@ class Collection:
             raise InvalidArgumentError(
                 f"query_texts: mode={mode!r} searches the documents' words, so it needs query_texts"
             )
+        if not isinstance(query_texts, (str, Sequence)):
+            raise InvalidArgumentError(
+                "query_texts: expected a string or a list of strings, "
+                f"got {type(query_texts).__name__}"
+            )
         given = [query_texts] if isinstance(query_texts, str) else list(query_texts)
         validation.documents(given, len(given), "query_texts")
         if not given:

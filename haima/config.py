@@ -127,7 +127,8 @@ def parse_configuration(
             if key == "space":
                 metric = _chroma_space(value, "configuration.hnsw.space")
             elif key in ("ef_search", "ef_construction", "max_neighbors", "num_threads"):
-                index_fields[key] = _positive_int(value, f"configuration.hnsw.{key}")
+                low = 2 if key == "max_neighbors" else 1
+                index_fields[key] = _positive_int(value, f"configuration.hnsw.{key}", low)
             elif key in ("batch_size", "sync_threshold", "resize_factor"):
                 continue  # Chroma's write-buffer tuning; Haima's buffering differs.
             else:
@@ -196,8 +197,8 @@ def _index_fields(section: Mapping[str, Any]) -> dict[str, Any]:
         path = f"configuration.index.{key}"
         if key == "type":
             out[key] = _choice(value, _INDEX_TYPES, path)
-        elif key == "M":
-            out["max_neighbors"] = _positive_int(value, path)
+        elif key in ("M", "max_neighbors"):
+            out["max_neighbors"] = _positive_int(value, path, low=2)
         elif key == "num_threads" or key in ("nlist", "pq_m"):
             out[key] = None if value is None else _positive_int(value, path)
         elif key in known:
@@ -246,10 +247,18 @@ def _choice(value: Any, allowed: tuple[str, ...], path: str) -> str:
     return value
 
 
-def _positive_int(value: Any, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgumentError(f"{path}: expected a positive integer, got {value!r}")
+def _positive_int(value: Any, path: str, low: int = 1) -> int:
+    """An int in [low, 2**31 - 1]: FAISS takes its settings as C ints. (An HNSW graph of
+    degree 1 crashed FAISS outright, hence `low=2` for `max_neighbors`.)"""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        wanted = "a positive integer" if low == 1 else f"an integer of at least {low}"
+        raise InvalidArgumentError(f"{path}: expected {wanted}, got {value!r}")
+    if value > _C_INT_MAX:
+        raise InvalidArgumentError(f"{path}: at most {_C_INT_MAX}, got {value}")
     return value
+
+
+_C_INT_MAX = 2**31 - 1
 
 
 def new_collection_settings(

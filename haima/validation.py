@@ -12,7 +12,8 @@ import numpy as np
 from haima.errors import DimensionMismatchError, DuplicateIDError, InvalidArgumentError
 from haima.types import IncludeField, Metadata, MetadataInput, Vectors
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
+#: Matched whole (`fullmatch`: a `$` would also match before a final newline).
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]")
 _INCLUDE_FIELDS = ("documents", "metadatas", "embeddings", "distances", "uris", "data")
 _VALID_INCLUDE = frozenset(_INCLUDE_FIELDS)
 
@@ -46,7 +47,7 @@ def int64(value: int, field: str) -> int:
 def collection_name(name: Any) -> str:
     if not isinstance(name, str):
         raise InvalidArgumentError(f"name: expected a string, got {type(name).__name__}")
-    if not _NAME_RE.match(name) or ".." in name:
+    if not _NAME_RE.fullmatch(name) or ".." in name:
         raise InvalidArgumentError(
             f"name: {name!r} is not a valid collection name: use 3-512 characters from "
             "[A-Za-z0-9._-], starting and ending with a letter or digit, without '..'"

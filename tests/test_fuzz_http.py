@@ -6,10 +6,10 @@ The run (tests/helpers/fuzz.py) has three parts: every operation through schemat
 phases (the document's examples, boundary values, generated requests, and stateful
 sequences that follow the document's links from created tenants, databases and
 collections); then the coverage and fuzzing phases on each of a few prepared
-collections. Its failures are sorted into classes: the engine bugs in `KNOWN_ENGINE_BUGS`
-(known before, being fixed elsewhere) and `FOUND_ENGINE_BUGS` (found by this fuzzing,
-reported), each with an xfail test that passes once it is fixed, and everything else,
-which fails `test_fuzzing_found_nothing_unexplained`.
+collections. Its failures are sorted into classes: the engine bugs of issue 19 in
+`KNOWN_ENGINE_BUGS` (known before) and `FOUND_ENGINE_BUGS` (found by this fuzzing), all
+fixed, each with a regression test that runs its reproduction and fails if the fuzz run
+shows it again, and everything else, which fails `test_fuzzing_found_nothing_unexplained`.
 
 Budget: HAIMA_FUZZ_EXAMPLES examples per operation and phase (default 25, about two
 minutes here), HAIMA_FUZZ_SEED; HAIMA_FUZZ_REPORT names a JSON file for the counts and
@@ -207,19 +207,34 @@ def _check_c_int_settings(f: Fixture) -> None:
         _rejected(f.create({"name": f"big-{setting}", "configuration": configuration}))
 
 
-def _check_nul_in_keyword_query(f: Fixture) -> None:
-    words = 2  # the prepared collection with a keyword index
-    response = f.post(
-        "/query", rb'{"query_texts": ["fox\u0000"], "mode": "keyword", "n_results": 2}', words
+def _keyword_collection(f: Fixture, name: str) -> str:
+    """A collection of its own with a keyword index (the fuzz run may have deleted the
+    prepared ones), holding one document."""
+    created = f.create({"name": name, "configuration": {"keyword": {"enabled": True}}})
+    assert created.status_code == 200, created.text
+    url = f"{f.server.url}{PREPARED}/{created.json()['id']}"
+    added = httpx.post(
+        f"{url}/add",
+        json={"ids": ["fox"], "embeddings": [[1.0, 0.0]], "documents": ["the quick fox"]},
+        timeout=60,
     )
-    assert response.status_code in (200, 400), (response.status_code, response.text)
+    assert added.status_code == 200, added.text
+    return url
+
+
+def _check_nul_in_keyword_query(f: Fixture) -> None:
+    url = _keyword_collection(f, "nul-keyword")
+    raw = rb'{"query_texts": ["fox\u0000"], "mode": "keyword", "n_results": 2}'
+    response = httpx.post(f"{url}/query", content=raw, timeout=60)
+    assert response.status_code == 200, (response.status_code, response.text)
+    assert response.json()["ids"] == [["fox"]]
 
 
 def _check_query_texts_type(f: Fixture) -> None:
-    words = 2  # the prepared collection with a keyword index
+    url = _keyword_collection(f, "texts-type")
     for mode in ("vector", "keyword", "hybrid"):
         body = {"query_texts": 0, "mode": mode, "n_results": 2}
-        _rejected(f.post("/query", json.dumps(body).encode(), words))
+        _rejected(httpx.post(f"{url}/query", json=body, timeout=60))
 
 
 def _check_name_with_newline(f: Fixture) -> None:
@@ -278,8 +293,8 @@ def _check_regex_backtracking(f: Fixture) -> None:
     assert response.status_code in (200, 400), response.text
 
 
-#: Engine bugs known before this fuzzing and being fixed in validation, filters, storage
-#: and the app. Their tests are xfail until then.
+#: Engine bugs known before this fuzzing (issue 19), fixed in validation, filters, storage
+#: and the app; their regression tests stay.
 KNOWN_ENGINE_BUGS = (
     KnownBug(
         "lone-surrogates",
@@ -338,8 +353,9 @@ def _sets_degree_one(crash: Crash) -> bool:
     return any(e.body is not None and degree_one.search(e.body) for e in crash.before)
 
 
-#: Engine bugs this fuzzing found (reported with the change that added it), in config
-#: validation, the keyword index, filters and embedding specs. Xfail until fixed.
+#: Engine bugs this fuzzing found, fixed in config validation (HNSW degree, C-int
+#: bounds), the keyword index, query_texts checks, the name pattern and the server's rule
+#: for embedding APIs (`--allow-embedding-url`); their regression tests stay.
 FOUND_ENGINE_BUGS = (
     KnownBug(
         "hnsw-degree-1-kills-the-server",
@@ -458,7 +474,9 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
         print(f"\nfuzzing ({EXAMPLES} examples, seed {SEED}):\n{run.summary()}")
         if REPORT:
             _write_report(Path(REPORT), run, crashes)
-        yield Fuzzed(run, Fixture(server, targets), crashes)
+        # The reproductions get collections of their own: the run may have deleted any.
+        checks = fuzz.prepare_targets(server.url, suffix="-checks")
+        yield Fuzzed(run, Fixture(server, checks), crashes)
     finally:
         server.kill()
 
@@ -553,14 +571,11 @@ def test_fuzzing_reached_the_engine(fuzzed: Fuzzed) -> None:
 
 @pytest.mark.parametrize(
     "bug",
-    [
-        pytest.param(bug, id=bug.name, marks=pytest.mark.xfail(strict=False, reason=bug.reason))
-        for bug in (*KNOWN_ENGINE_BUGS, *FOUND_ENGINE_BUGS)
-    ],
+    [pytest.param(bug, id=bug.name) for bug in (*KNOWN_ENGINE_BUGS, *FOUND_ENGINE_BUGS)],
 )
-def test_engine_bug_is_fixed(fuzzed: Fuzzed, bug: KnownBug) -> None:
-    """Fails while the bug is there: its reproduction, and the fuzz run's requests that
-    show it."""
+def test_engine_bug_stays_fixed(fuzzed: Fuzzed, bug: KnownBug) -> None:
+    """Each bug fuzzing found (all fixed): its reproduction must pass, and no request of
+    the fuzz run may show it again."""
     bug.check(fuzzed.fixture)
     seen = _classes(fuzzed.run, fuzzed.crashes).get(bug.name, [])
     assert not seen, f"{len(seen)} requests, e.g.:\n{fuzz.smallest(seen).describe()}"

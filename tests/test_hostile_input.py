@@ -206,3 +206,17 @@ def test_random_unicode_round_trips_or_is_refused_cleanly(
     assert col.get(where={key: value})["ids"] == [record_id]
     assert col.get(where_document={"$contains": document})["ids"] == [record_id]
     assert _snapshot(col)["guard"] == before["guard"]  # the other record is untouched
+
+
+def test_huge_n_results_in_every_mode(client: haima.Client) -> None:
+    col = client.create_collection(
+        "hugen", embedding_function=None, configuration={"keyword": {"enabled": True}}
+    )
+    col.add(ids=["d1", "d2"], embeddings=[[1.0, 0.0], [0.0, 1.0]], documents=["cats", "dogs"])
+    n = 2**63 - 2
+    assert len(col.query(query_embeddings=[[1.0, 0.0]], n_results=n)["ids"][0]) == 2
+    assert col.query(query_texts=["cats"], n_results=n, mode="keyword")["ids"] == [["d1"]]
+    hybrid = col.query(
+        query_texts=["cats"], query_embeddings=[[1.0, 0.0]], n_results=n, mode="hybrid"
+    )
+    assert hybrid["ids"][0][0] == "d1"

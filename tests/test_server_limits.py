@@ -43,6 +43,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         "1",
         "--max-request-mb",
         "64",
+        "--allow-embedding-url",
+        "http://127.0.0.1:",
         env={"OPENAI_API_KEY": "sk-test"},
     ) as process:
         yield process
@@ -162,6 +164,8 @@ def test_sigterm_stops_the_server_while_a_request_runs(
         "0",
         "--shutdown-timeout",
         "1",
+        "--allow-embedding-url",
+        "http://127.0.0.1:",
         env={"OPENAI_API_KEY": "sk-test"},
     ).start()
     client = haima.HttpClient.from_url(process.url, timeout=60)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from typing import Any
 
 import numpy as np
@@ -281,3 +282,31 @@ def test_huge_but_finite_float32_queries_are_accepted(col: haima.Collection) -> 
     # Their squares overflow float32: the fast check fails and the full check passes them.
     queries = np.full((1, DIM), 1e30, dtype=np.float32)
     col.query(query_embeddings=queries, n_results=1)
+
+
+@pytest.mark.parametrize(
+    ("configuration", "message"),
+    [
+        ({"index": {"type": "hnsw", "max_neighbors": 1}}, "max_neighbors: expected an integer of at least 2"),
+        ({"index": {"type": "hnsw", "M": 1}}, "configuration.index.M: expected an integer of at least 2"),
+        ({"hnsw": {"max_neighbors": 1}}, "configuration.hnsw.max_neighbors: expected an integer of at least 2"),
+        ({"index": {"type": "hnsw", "ef_search": 2**31}}, "configuration.index.ef_search: at most 2147483647"),
+        ({"hnsw": {"num_threads": 2**40}}, "configuration.hnsw.num_threads: at most 2147483647"),
+    ],
+)  # fmt: skip
+def test_index_settings_fit_what_faiss_takes(configuration: dict[str, Any], message: str) -> None:
+    """FAISS crashed on an HNSW graph of degree 1 and refuses settings beyond a C int."""
+    with pytest.raises(haima.InvalidArgumentError, match=re.escape(message)):
+        haima.Client().create_collection("bounds", configuration=configuration)
+
+
+def test_collection_names_are_matched_whole() -> None:
+    with pytest.raises(haima.InvalidArgumentError, match="not a valid collection name"):
+        haima.Client().create_collection("abc\n")
+
+
+def test_query_texts_of_a_wrong_type_are_refused() -> None:
+    col = haima.Client().create_collection("qtexts", embedding_function=None)
+    for bad in (0, False, 3.5):
+        with pytest.raises(haima.InvalidArgumentError, match="query_texts: expected a string"):
+            col.query(query_texts=bad, mode="keyword")  # type: ignore[arg-type]

@@ -94,6 +94,14 @@ def _configure_logging(level: str, access_log: bool) -> None:
     is_flag=True,
     help="The web console at / offers no deletes or other writes (the API is unchanged).",
 )
+@click.option(
+    "--allow-embedding-url",
+    "embedding_urls",
+    multiple=True,
+    metavar="PREFIX",
+    help="Let the server call embedding APIs under this URL prefix for collections whose "
+    "function names one (repeatable; none by default: clients then send embeddings).",
+)
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
 @click.option(
     "--log-level",
@@ -115,6 +123,7 @@ def run(
     request_timeout: float,
     shutdown_timeout: float,
     read_only_console: bool,
+    embedding_urls: tuple[str, ...],
     access_log: bool,
     log_level: str,
 ) -> None:
@@ -144,6 +153,7 @@ def run(
         filter_view_after=filter_view_after,
         request_timeout=request_timeout,
         read_only_console=read_only_console,
+        embedding_urls=tuple(embedding_urls),
     )
     _configure_logging(log_level, access_log)
     shown = f"[{host}]" if ":" in host else host

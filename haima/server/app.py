@@ -164,4 +164,5 @@ def app_from_environment() -> FastAPI:
     """The app factory uvicorn's worker processes call (`--workers N`)."""
     data = json.loads(os.environ[CONFIG_ENV])
     data["path"] = Path(data["path"])
+    data["embedding_urls"] = tuple(data.get("embedding_urls", ()))
     return create_app(ServerConfig(**data))

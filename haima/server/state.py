@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import uuid
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from haima.collection import Collection
 from haima.embeddings import EmbeddingFunction, from_spec
 from haima.errors import InvalidArgumentError, NotFoundError
 from haima.settings import Settings
+
+log = logging.getLogger("haima.server")
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,11 @@ class ServerConfig:
     filter_view_after: int = 3
     #: Seconds a request may take before it is stopped and answered 504 (0: no limit).
     request_timeout: float = 120.0
+    #: URL prefixes of embedding APIs the server may call for a collection whose stored
+    #: function names one (`haima run --allow-embedding-url`). A collection's configuration
+    #: comes from clients: without this, any client could make the server post documents,
+    #: with the key from an environment variable of its choice, to any URL.
+    embedding_urls: tuple[str, ...] = ()
     #: The web console offers no writes (the API itself is unchanged).
     read_only_console: bool = False
 
@@ -82,10 +90,31 @@ class ServerState:
         with self._functions_lock:
             if key not in self._functions:
                 try:
-                    self._functions[key] = from_spec(dict(spec))
+                    self._functions[key] = self._allowed(from_spec(dict(spec)))
                 except InvalidArgumentError:
                     self._functions[key] = None  # a user's own function, or a Chroma client's
             return self._functions[key]
+
+    def _allowed(self, fn: EmbeddingFunction) -> EmbeddingFunction | None:
+        """`fn` if the server may run it: local models always; a function that calls an
+        API only when its URL starts with an operator's `--allow-embedding-url` and its key
+        comes from a variable named like one (`*_API_KEY`). None otherwise: the clients
+        must then send embeddings, as for a function the server does not know."""
+        base_url = getattr(fn, "base_url", None)
+        if base_url is None:
+            return fn  # runs in this process, reads nothing from the environment
+        if not any(str(base_url).startswith(prefix) for prefix in self.config.embedding_urls):
+            log.warning(
+                "not calling the embedding API at %s for a collection (not allowed by "
+                "--allow-embedding-url); clients must send embeddings",
+                base_url,
+            )
+            return None
+        key_env = getattr(fn, "api_key_env", None)
+        if key_env is not None and not str(key_env).endswith("_API_KEY"):
+            log.warning("not reading the key variable %s named by a collection", key_env)
+            return None
+        return fn
 
     def collection_sizes(self) -> list[tuple[str, str, str, int]]:
         sizes = []

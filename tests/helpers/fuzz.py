@@ -117,15 +117,17 @@ class Targets:
     collection_names: tuple[str, ...]
 
 
-def prepare_targets(url: str) -> Targets:
-    """A tenant, a database and collections of several kinds, with records."""
+def prepare_targets(url: str, suffix: str = "") -> Targets:
+    """A tenant, a database (both kept if they exist) and collections of several kinds,
+    with records; `suffix` names a second set beside the first."""
     api = f"{url}/api/v2"
     with httpx.Client(timeout=120) as client:
         for response in (
             client.post(f"{api}/tenants", json={"name": TENANT}),
             client.post(f"{api}/tenants/{TENANT}/databases", json={"name": DATABASE}),
         ):
-            response.raise_for_status()
+            if response.status_code != 409:  # 409: there already
+                response.raise_for_status()
         base = f"{api}/tenants/{TENANT}/databases/{DATABASE}/collections"
         specs: list[dict[str, Any]] = [
             {"name": "vectors", "configuration": {"index": {"type": "flat"}}},
@@ -137,7 +139,8 @@ def prepare_targets(url: str) -> Targets:
         ids, names = [], []
         for spec in specs:
             with_function = spec["name"] == "words"
-            created = client.post(base, json={**spec, "default_embedding_function": with_function})
+            named = {**spec, "name": spec["name"] + suffix}
+            created = client.post(base, json={**named, "default_embedding_function": with_function})
             created.raise_for_status()
             collection = created.json()
             ids.append(collection["id"])

@@ -41,6 +41,7 @@ SHARE_FOR_RID_SELECT = 4
 #: Hybrid search fuses this many candidates from each side: max(factor × n_results, floor).
 HYBRID_CANDIDATE_FACTOR = 4
 HYBRID_CANDIDATE_FLOOR = 50
+HYBRID_CANDIDATE_CEILING = 1 << 31
 
 Distances = npt.NDArray[np.float32]
 
@@ -229,7 +230,10 @@ class Searcher:
     ) -> list[list[tuple[int, float]]]:
         """Per query, (rid, fused distance) of the best records of both rankings."""
         assert search.embeddings is not None and search.texts is not None
-        candidates = max(HYBRID_CANDIDATE_FACTOR * search.n_results, HYBRID_CANDIDATE_FLOOR)
+        candidates = min(
+            max(HYBRID_CANDIDATE_FACTOR * search.n_results, HYBRID_CANDIDATE_FLOOR),
+            HYBRID_CANDIDATE_CEILING,  # 4 × a huge n_results would not fit SQLite's LIMIT
+        )
         _, vector_rids = self._vector_search(
             row, config, slot, search.embeddings, candidates, search.filt
         )
