@@ -26,6 +26,7 @@ from haima.config import new_collection_settings
 from haima.embeddings import default_embedding_function, spec_of
 from haima.errors import InvalidArgumentError
 from haima.server import openapi as doc
+from haima.server import openapi_schemas as schemas
 from haima.server.http_io import blocking, json_response, read_json
 from haima.server.state import ServerState
 
@@ -42,7 +43,7 @@ Tenant = Annotated[str, Path(examples=["default_tenant"])]
 Database = Annotated[str, Path(examples=["default_database"])]
 # Paging parameters, documented with the bounds the server checks (the document only:
 # the handlers check them with Haima's messages).
-_COUNT = Query(json_schema_extra={"minimum": 0, "maximum": doc.INT64_MAX})
+_COUNT = Query(json_schema_extra={"minimum": 0, "maximum": schemas.INT64_MAX})
 Limit = Annotated[int | None, _COUNT]
 Offset = Annotated[int | None, _COUNT]
 
