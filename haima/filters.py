@@ -1,8 +1,8 @@
 """The filter language: Chroma-compatible `where` and `where_document`.
 
 A filter is parsed once into a small AST of frozen, hashable dataclasses (usable as cache
-keys) and evaluated in pure Python by `matches`, the reference the compilers are tested
-against. The language knows no target: `storage/filter_sql.py` compiles it to SQL over
+keys); `filter_reference.matches` evaluates it in pure Python, the reference the
+compilers are tested against. The language knows no target: `storage/filter_sql.py` compiles it to SQL over
 the store's tables, from the normal form `normalized` gives.
 
 `where` (metadata)::
@@ -75,7 +75,6 @@ __all__ = [
     "compiled_regex",
     "count_conditions",
     "kind_of",
-    "matches",
     "normalized",
     "parse_where",
     "parse_where_document",
@@ -486,78 +485,6 @@ def combine(where: Filter | None, where_document: Filter | None) -> Filter | Non
     if where_document is None:
         return where
     return And((where, where_document))
-
-
-# --------------------------------------------------------------------------------------
-# Reference evaluator (the truth the SQL is tested against; not used on the query path)
-
-_MISSING = object()
-
-
-def _equal(a: Any, b: Scalar) -> bool:
-    """Typed equality: numbers with numbers, bools with bools, strs with strs."""
-    if not isinstance(a, (str, int, float)):
-        return False  # missing, a list, or not a metadata value at all
-    return kind_of(a) == kind_of(b) and bool(a == b)
-
-
-def _compare(node: Compare, value: Any) -> bool:
-    if node.op in ("$eq", "$ne"):
-        return _equal(value, node.value) == (node.op == "$eq")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False  # range operators match numbers only
-    limit = node.value
-    if isinstance(limit, str):
-        return False  # not reachable: Compare checks that range operators get numbers
-    if node.op == "$gt":
-        return value > limit
-    if node.op == "$gte":
-        return value >= limit
-    if node.op == "$lt":
-        return value < limit
-    return value <= limit
-
-
-def _list_contains(value: Any, item: Scalar) -> bool:
-    return isinstance(value, (list, tuple)) and any(_equal(e, item) for e in value)
-
-
-def _document_match(node: DocContains | DocRegex, document: str | None) -> bool:
-    if document is None:
-        found = False
-    elif isinstance(node, DocContains):
-        found = node.text in document
-    else:
-        found = compiled_regex(node.pattern).search(document) is not None
-    return found != node.negate
-
-
-def matches(
-    node: Filter,
-    metadata: Mapping[str, Any] | None,
-    document: str | None,
-    record_id: str | None = None,
-) -> bool:
-    """Whether a record passes `node`: the reference semantics, in pure Python."""
-    md: Mapping[str, Any] = metadata or {}
-    if isinstance(node, And):
-        return all(matches(child, md, document, record_id) for child in node.children)
-    if isinstance(node, Or):
-        return any(matches(child, md, document, record_id) for child in node.children)
-    if isinstance(node, Not):
-        return not matches(node.child, md, document, record_id)
-    if isinstance(node, IdIn):
-        return record_id in node.ids
-    if isinstance(node, (DocContains, DocRegex)):
-        return _document_match(node, document)
-    if isinstance(node, Exists):
-        return (md.get(node.key) is not None) == node.present
-    value = md.get(node.key, _MISSING)
-    if isinstance(node, Compare):
-        return _compare(node, value)
-    if isinstance(node, InSet):
-        return any(_equal(value, v) for v in node.values) != node.negate
-    return _list_contains(value, node.value) != node.negate
 
 
 # --------------------------------------------------------------------------------------

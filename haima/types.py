@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
 import numpy as np
@@ -47,3 +48,17 @@ class QueryResult(TypedDict):
     uris: None
     data: None
     included: list[str]
+
+
+@dataclass(frozen=True)
+class CollectionModel:
+    """What a backend says about a collection."""
+
+    id: str
+    name: str
+    tenant: str
+    database: str
+    metadata: dict[str, Any] | None
+    #: Normalised configuration (`CollectionConfiguration.to_json()`).
+    configuration: dict[str, Any]
+    dimension: int | None

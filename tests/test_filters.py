@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from haima.errors import InvalidFilterError
+from haima.filter_reference import matches
 from haima.filters import (
     And,
     Compare,
@@ -27,7 +28,6 @@ from haima.filters import (
     InSet,
     Not,
     combine,
-    matches,
     parse_where,
     parse_where_document,
 )

@@ -9,29 +9,15 @@ each backend parses (a server receives them as JSON anyway).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal, Protocol, get_args
 
+from haima.types import CollectionModel as CollectionModel  # re-exported: the protocol's type
 from haima.types import GetResult, IncludeField, QueryResult, Vectors, Where, WhereDocument
 
 #: How `query` ranks: by vector distance, by BM25 over the documents' words, or both
 #: fused by reciprocal rank fusion (docs/hybrid-search.md).
 QueryMode = Literal["vector", "keyword", "hybrid"]
 QUERY_MODES: tuple[QueryMode, ...] = get_args(QueryMode)
-
-
-@dataclass(frozen=True)
-class CollectionModel:
-    """What a backend says about a collection."""
-
-    id: str
-    name: str
-    tenant: str
-    database: str
-    metadata: dict[str, Any] | None
-    #: Normalised configuration (`CollectionConfiguration.to_json()`).
-    configuration: dict[str, Any]
-    dimension: int | None
 
 
 class Backend(Protocol):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -12,19 +13,22 @@ import numpy as np
 import numpy.typing as npt
 
 from haima.filters import kind_of
+from haima.types import CollectionModel
 
 
 @dataclass(frozen=True)
-class CollectionRow:
-    id: str
-    tenant: str
-    database: str
-    name: str
-    metadata: dict[str, Any] | None
-    configuration: dict[str, Any]
-    dimension: int | None
+class CollectionRow(CollectionModel):
+    """A collection as stored: what backends say about it, and its write counter `seq`
+    and the deletion log's floor (what the index cache needs)."""
+
     seq: int
     log_floor: int
+
+    def model(self) -> CollectionModel:
+        """The collection as backends describe it (without the storage counters)."""
+        return CollectionModel(
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(CollectionModel)}
+        )
 
 
 @dataclass

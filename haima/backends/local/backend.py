@@ -126,15 +126,7 @@ class LocalBackend:
 
     @staticmethod
     def _model(row: CollectionRow) -> CollectionModel:
-        return CollectionModel(
-            id=row.id,
-            name=row.name,
-            tenant=row.tenant,
-            database=row.database,
-            metadata=row.metadata,
-            configuration=row.configuration,
-            dimension=row.dimension,
-        )
+        return row.model()
 
     def create_collection(
         self,
