@@ -20,7 +20,7 @@ import pytest
 import haima
 from haima import text
 from haima.embeddings import MissingDependencyError
-from haima.index.fusion import fused_distance, reciprocal_rank_fusion
+from haima.index.fusion import convex_fusion, reciprocal_rank_fusion
 from haima.storage.keyword import match_expression
 from tests.conftest import ClientFactory
 
@@ -479,13 +479,19 @@ def test_a_killed_writer_leaves_records_and_keyword_index_in_step(tmp_path: Path
 
 def test_keyword_index_is_off_by_default(client: haima.Client) -> None:
     col = client.create_collection("plain", embedding_function=None)
-    assert col.configuration["keyword"] == {"enabled": False, "rrf_k": 60}
+    assert col.configuration["keyword"] == {
+        "enabled": False,
+        "fusion": "convex",
+        "weight": 0.8,
+        "rrf_k": 60,
+    }
     col.add(ids=["a"], embeddings=unit(0)[None, :], documents=["北京"])
     for mode in ("keyword", "hybrid"):
         kwargs = {"query_embeddings": unit(0)[None, :]} if mode == "hybrid" else {}
         with pytest.raises(haima.InvalidArgumentError) as info:
             col.query(query_texts=["北京"], mode=mode, **kwargs)  # type: ignore[arg-type]
         assert "collection.modify(configuration={'keyword': {'enabled': True}})" in str(info.value)
+        assert "haima collections modify plain --keyword" in str(info.value)
 
 
 def test_enabling_indexes_stored_documents_and_disabling_drops_them(
@@ -511,15 +517,19 @@ def test_enabling_indexes_stored_documents_and_disabling_drops_them(
 def test_modify_keeps_unnamed_settings(client: haima.Client) -> None:
     col = library(client)
     col.modify(configuration={"keyword": {"rrf_k": 10}})
-    assert col.configuration["keyword"] == {"enabled": True, "rrf_k": 10}
+    expected = {"enabled": True, "fusion": "convex", "weight": 0.8, "rrf_k": 10}
+    assert col.configuration["keyword"] == expected
+    col.modify(configuration={"keyword": {"weight": 0.3}})
+    expected["weight"] = 0.3
+    assert col.configuration["keyword"] == expected
     col.modify(configuration={"index": {"ef_search": 50}})
-    assert col.configuration["keyword"] == {"enabled": True, "rrf_k": 10}
+    assert col.configuration["keyword"] == expected
     assert ids_of(col, "北京") == ["capital"]
 
 
 @pytest.mark.parametrize("k", [1, 60, 500])
 def test_rrf_k_sets_the_fused_distances(client: haima.Client, k: int) -> None:
-    col = library(client, keyword={"enabled": True, "rrf_k": k})
+    col = library(client, keyword={"enabled": True, "fusion": "rrf", "rrf_k": k})
     # "shanghai" is 1st by vector and by keyword; "capital" 2nd on both sides.
     result = col.query(
         query_texts=["上海 天气 北京"],
@@ -528,11 +538,10 @@ def test_rrf_k_sets_the_fused_distances(client: haima.Client, k: int) -> None:
         mode="hybrid",
     )
     assert result["ids"] == [["shanghai", "capital"]]
-    second = 2 / (k + 2)
+    # The second record scores 2 / (k + 2) against the first's 2 / (k + 1).
     assert result["distances"] == [
-        [pytest.approx(0.0, abs=1e-6), pytest.approx(fused_distance(second, k, 2), abs=1e-6)]
+        [pytest.approx(0.0, abs=1e-6), pytest.approx(1 - (k + 1) / (k + 2), abs=1e-6)]
     ]
-    assert fused_distance(second, k, 2) == pytest.approx(1 - (k + 1) / (k + 2))
 
 
 def test_keyword_index_survives_reopening(make_client: ClientFactory) -> None:
@@ -633,6 +642,15 @@ def test_hybrid_without_embedding_function_or_embeddings_says_what_to_give(
         ),
         ({"keyword": {"enabled": 1}}, r"configuration\.keyword\.enabled"),
         ({"keyword": {"rrf_k": 0}}, r"configuration\.keyword\.rrf_k: expected a positive integer"),
+        (
+            {"keyword": {"weight": 2}},
+            r"configuration\.keyword\.weight: expected a number in \[0, 1\]",
+        ),
+        ({"keyword": {"weight": "0.5"}}, r"configuration\.keyword\.weight: expected a number"),
+        (
+            {"keyword": {"fusion": "max"}},
+            r"configuration\.keyword\.fusion: expected one of convex, rrf, got 'max'",
+        ),
         ({"keyword": {"bm25": 1}}, r"configuration\.keyword: unknown setting 'bm25'"),
     ],
 )
@@ -676,11 +694,28 @@ def test_reciprocal_rank_fusion_by_hand() -> None:
     fused = reciprocal_rank_fusion([[1, 2, 3], [3, 4]], k=10, limit=4)
     expected = {1: 1 / 11, 2: 1 / 12, 3: 1 / 13 + 1 / 11, 4: 1 / 12}
     assert [rid for rid, _ in fused] == [3, 1, 2, 4]  # 2 and 4 tie: lower rid first
-    for rid, score in fused:
-        assert score == pytest.approx(expected[rid])
+    for rid, distance in fused:  # 1 − score / (2 / 11), the best possible score
+        assert distance == pytest.approx(1 - expected[rid] * 11 / 2)
     assert reciprocal_rank_fusion([[5], []], k=60, limit=0) == []
-    assert fused_distance(2 / 61, 60, 2) == pytest.approx(0.0)
-    assert fused_distance(1 / 61, 60, 2) == pytest.approx(0.5)
+    assert reciprocal_rank_fusion([[5], [5]], k=60, limit=1) == [(5, pytest.approx(0.0))]
+    assert reciprocal_rank_fusion([[5], []], k=60, limit=1) == [(5, pytest.approx(0.5))]
+
+
+def test_convex_fusion_by_hand() -> None:
+    keyword = [(1, -9.0), (2, -5.0), (3, -1.0)]  # BM25: 1 best, 3 worst
+    vector = [(3, 0.1), (4, 0.3), (1, 0.5)]  # 3 nearest, 1 farthest
+    fused = dict(convex_fusion(keyword, vector, weight=0.8, limit=10))
+    # normalised: keyword 1 → 1, 2 → 0.5, 3 → 0; vector 3 → 1, 4 → 0.5, 1 → 0
+    expected_scores = {1: 0.8, 2: 0.4, 3: 0.2, 4: 0.1}
+    assert fused == {rid: pytest.approx(1 - s) for rid, s in expected_scores.items()}
+    order = [rid for rid, _ in convex_fusion(keyword, vector, weight=0.8, limit=2)]
+    assert order == [1, 2]
+    # weight 0: the vector ranking alone; weight 1: the keyword ranking alone.
+    assert [r for r, _ in convex_fusion(keyword, vector, 0.0, 3)] == [3, 4, 1]
+    assert [r for r, _ in convex_fusion(keyword, vector, 1.0, 3)] == [1, 2, 3]
+    # One candidate, or equal distances: each counts as the best of its side.
+    assert convex_fusion([(7, -2.0)], [], 0.5, 5) == [(7, pytest.approx(0.5))]
+    assert convex_fusion([], [], 0.5, 5) == []
 
 
 def test_match_expression_quotes_every_term() -> None:

@@ -51,7 +51,12 @@ def test_version_1_store_gains_keyword_search_on_request(old_store: Path) -> Non
     keyword index until enabled, which then indexes their stored documents."""
     with haima.PersistentClient(old_store) as client:
         col = client.get_collection("fixture-docs", embedding_function=None)
-        assert col.configuration["keyword"] == {"enabled": False, "rrf_k": 60}
+        assert col.configuration["keyword"] == {
+            "enabled": False,
+            "fusion": "convex",
+            "weight": 0.8,
+            "rrf_k": 60,
+        }
         with pytest.raises(haima.InvalidArgumentError, match="no keyword index"):
             col.query(query_texts=["文档"], mode="keyword")
         col.modify(configuration={"keyword": {"enabled": True}})

@@ -1,29 +1,70 @@
-"""Reciprocal rank fusion (Cormack, Clarke & Büttcher, SIGIR 2009) of several rankings.
+"""Fusion of a keyword ranking and a vector ranking into one (`mode="hybrid"`).
 
-A record ranked r-th (from 1) in a ranking gets 1 / (k + r) from it; its fused score is
-the sum over the rankings that hold it. Ranks, not scores, are fused, so BM25 and cosine
-distances need no common scale.
+Two ways, chosen per collection (`configuration.keyword.fusion`):
+
+* ``"convex"`` (the default): each side's scores are min-max normalised over its
+  candidates for the query (best 1, worst 0, absent 0), and the fused score is
+  ``weight × keyword + (1 − weight) × vector``. Scores, not only ranks, are fused, so a
+  side that is sure of its first answer keeps it, and `weight` lets the stronger side
+  lead: equal-weight rank fusion let a weak embedding model drag BM25's answers down
+  (docs/hybrid-search.md has the measurements).
+* ``"rrf"``: reciprocal rank fusion (Cormack, Clarke & Büttcher, SIGIR 2009) with equal
+  weights: a record ranked r-th (from 1) gets 1 / (k + r) from each ranking that holds
+  it. Ranks only, so the scales of BM25 and of the distance never matter.
+
+Both return (rid, distance) pairs with distance in [0, 1], lower is better, comparable
+across queries: 0 for a record first (and best) on every side.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+#: Ties are broken by rid (older records first) so that answers are repeatable.
+
 
 def reciprocal_rank_fusion(
     rankings: Sequence[Sequence[int]], k: int, limit: int
 ) -> list[tuple[int, float]]:
-    """The best `limit` (rid, fused score) pairs, highest score first; equal scores in
-    rid order (older records first), so that answers are repeatable."""
+    """The best `limit` (rid, fused distance) pairs of equal-weight RRF, best first.
+
+    Distance = 1 − score / best possible score: 0.5 for a record first in one of two
+    rankings and absent from the other."""
     scores: dict[int, float] = {}
     for ranking in rankings:
         for rank, rid in enumerate(ranking, start=1):
             scores[rid] = scores.get(rid, 0.0) + 1.0 / (k + rank)
-    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    top = len(rankings) / (k + 1)
+    return [(rid, 1.0 - score / top) for rid, score in best]
 
 
-def fused_distance(score: float, k: int, n_rankings: int) -> float:
-    """1 − score / best possible score: 0 for a record first in every ranking, closer
-    to 1 the worse it ranks (0.5 for first in one of two rankings and absent from the
-    other). Lower is better, like a distance, and comparable across queries."""
-    return 1.0 - score * (k + 1) / n_rankings
+def convex_fusion(
+    keyword: Sequence[tuple[int, float]],
+    vector: Sequence[tuple[int, float]],
+    weight: float,
+    limit: int,
+) -> list[tuple[int, float]]:
+    """The best `limit` (rid, 1 − fused score) pairs, best first.
+
+    `keyword` and `vector` are (rid, distance) pairs, lower distance better (BM25's
+    negated score, the vector distance); `weight` is the keyword side's share."""
+    scores: dict[int, float] = {}
+    for hits, share in ((keyword, weight), (vector, 1.0 - weight)):
+        for rid, norm in _normalised(hits):
+            scores[rid] = scores.get(rid, 0.0) + share * norm
+    best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    return [(rid, 1.0 - score) for rid, score in best]
+
+
+def _normalised(hits: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
+    """(rid, score in [0, 1]): 1 for the smallest distance, 0 for the largest; all 1 when
+    the candidates are equally good (one candidate, or identical distances)."""
+    if not hits:
+        return []
+    distances = [d for _, d in hits]
+    low, high = min(distances), max(distances)
+    if high - low <= 0.0:
+        return [(rid, 1.0) for rid, _ in hits]
+    span = high - low
+    return [(rid, (high - d) / span) for rid, d in hits]

@@ -296,7 +296,12 @@ _HAIMA_CONFIGURATION: Schema = {
         # Absent in stores written before the keyword index existed.
         "keyword": {
             "type": "object",
-            "properties": {"enabled": {"type": "boolean"}, "rrf_k": {"type": "integer"}},
+            "properties": {
+                "enabled": {"type": "boolean"},
+                "fusion": {"enum": ["convex", "rrf"]},
+                "weight": {"type": "number"},
+                "rrf_k": {"type": "integer"},
+            },
         },
     },
     "required": ["metric", "index", "embedding_function"],

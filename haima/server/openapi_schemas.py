@@ -290,7 +290,14 @@ def configuration(*, change: bool) -> Schema:
             "resize_factor": {},
         }
     )
-    keyword = section({"enabled": {"type": "boolean"}, "rrf_k": positive})
+    keyword = section(
+        {
+            "enabled": {"type": "boolean"},
+            "fusion": {"enum": ["convex", "rrf"]},
+            "weight": {"type": "number", "minimum": 0, "maximum": 1},
+            "rrf_k": positive,
+        }
+    )
     return nullable(
         {
             "type": "object",

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from haima import deadline
+from haima.config import CollectionConfiguration
 from haima.errors import NotFoundError, UniqueConstraintError
 from haima.filters import Filter
 from haima.storage import keyword
@@ -263,7 +264,8 @@ class Store:
             database=row[2],
             name=row[3],
             metadata=decode_metadata(row[4]),
-            configuration=json.loads(row[5]),
+            # Normalised: settings added since the row was written get their defaults.
+            configuration=CollectionConfiguration.from_json(json.loads(row[5])).to_json(),
             dimension=row[6],
             seq=row[7],
             log_floor=row[8],

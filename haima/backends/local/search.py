@@ -1,5 +1,5 @@
 """Search: vector (through the planner's cached plans), keyword (BM25 in FTS5) and hybrid
-(both fused by reciprocal rank), answered as Chroma's query results."""
+(both fused, see index/fusion.py), answered as Chroma's query results."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from haima.errors import DimensionMismatchError, InvalidArgumentError
 from haima.filters import Filter
 from haima.index.collection_index import CollectionIndex
 from haima.index.faiss_index import Rids, SearchTuning, Vectors, faiss_threads, prepare
-from haima.index.fusion import fused_distance, reciprocal_rank_fusion
+from haima.index.fusion import convex_fusion, reciprocal_rank_fusion
 from haima.index.plan_cache import PlanCache
 from haima.index.planner import PartPlan
 from haima.settings import Settings
@@ -208,13 +208,14 @@ class Searcher:
 
         keyword: distance = FTS5's bm25(), the negated BM25 score (≤ 0, lower is better).
         hybrid: each side ranks max(4 × n_results, 50) candidates under the same filter;
-        reciprocal rank fusion orders them; distance = `fused_distance` (0 … 1)."""
+        the collection's fusion orders them; distance = 1 − fused score (0 … 1)."""
         assert search.texts is not None
         if not config.keyword.enabled or not self._keyword_ready(row.id):
             raise InvalidArgumentError(
                 f"mode={search.mode!r}: collection {row.name!r} has no keyword index; enable "
-                "it with collection.modify(configuration={'keyword': {'enabled': True}}) "
-                "(it indexes the stored documents), or create the collection with that "
+                f"it with `haima collections modify {row.name} --keyword` or, in Python, "
+                "collection.modify(configuration={'keyword': {'enabled': True}}) (either "
+                "indexes the stored documents), or create the collection with that "
                 "configuration"
             )
         if search.mode == "keyword":
@@ -234,16 +235,21 @@ class Searcher:
             max(HYBRID_CANDIDATE_FACTOR * search.n_results, HYBRID_CANDIDATE_FLOOR),
             HYBRID_CANDIDATE_CEILING,  # 4 × a huge n_results would not fit SQLite's LIMIT
         )
-        _, vector_rids = self._vector_search(
+        vector_distances, vector_rids = self._vector_search(
             row, config, slot, search.embeddings, candidates, search.filt
         )
         keyword_hits = self._keyword_ranks(row, search.texts, candidates, search.filt)
-        k = config.keyword.rrf_k
+        keyword = config.keyword
         fused = []
-        for by_vector, by_words in zip(vector_rids.tolist(), keyword_hits, strict=True):
-            rankings = [[r for r in by_vector if r >= 0], [r for r, _ in by_words]]
-            best = reciprocal_rank_fusion(rankings, k, search.n_results)
-            fused.append([(r, fused_distance(score, k, len(rankings))) for r, score in best])
+        for distances, rids, by_words in zip(
+            vector_distances.tolist(), vector_rids.tolist(), keyword_hits, strict=True
+        ):
+            by_vector = [(r, d) for r, d in zip(rids, distances, strict=True) if r >= 0]
+            if keyword.fusion == "rrf":
+                rankings = [[r for r, _ in by_vector], [r for r, _ in by_words]]
+                fused.append(reciprocal_rank_fusion(rankings, keyword.rrf_k, search.n_results))
+            else:
+                fused.append(convex_fusion(by_words, by_vector, keyword.weight, search.n_results))
         return fused
 
     def _keyword_ranks(
