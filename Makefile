@@ -26,11 +26,11 @@ $(RUN_STAMP): pyproject.toml
 
 # Ingest the project's own docs (incrementally: a second run re-ingests nothing), then serve.
 run: $(RUN_STAMP)
-	$(BIN)/haima ingest docs -c haima-docs --keyword --path ./haima_data
+	$(BIN)/haima ingest docs -c haima-docs --path ./haima_data
 	@echo
 	@echo "Serving ./haima_data on http://127.0.0.1:8000  (API docs: http://127.0.0.1:8000/docs)"
 	@echo "In another terminal, try:"
-	@echo "  $(BIN)/haima search 'how do filters stay correct at low selectivity' -c haima-docs --mode hybrid"
+	@echo "  $(BIN)/haima search 'how do filters stay correct at low selectivity' -c haima-docs      # hybrid by default"
 	@echo "  $(BIN)/haima search '中文分词' -c haima-docs --mode keyword"
 	@echo
 	$(BIN)/haima run --path ./haima_data --host 127.0.0.1 --port 8000

@@ -201,7 +201,7 @@ def test_keyword_index_and_search_modes(
     notes: Path, store: Path, fake_openai: FakeOpenAIServer
 ) -> None:
     (notes / "robot.txt").write_text("型号XJ-9000-B的工业机器人可以连续工作。", encoding="utf-8")
-    plain = run("ingest", notes, "-c", "docs", "--path", store)
+    plain = run("ingest", notes, "-c", "docs", "--path", store, "--no-keyword")
     assert plain.exit_code == 0, plain.output
     no_index = run("search", "XJ-9000-B", "-c", "docs", "--path", store, "--mode", "keyword")
     assert no_index.exit_code == 1 and "keyword index" in no_index.stderr

@@ -10,12 +10,13 @@ from haima.cli._common import (
     cli_errors,
     get_collection,
     json_option,
+    mode_option,
     open_client,
     parse_json_option,
     print_json,
+    resolve_mode,
     store_options,
 )
-from haima.cli._search import MODES
 
 
 @click.command()
@@ -23,7 +24,7 @@ from haima.cli._search import MODES
 @click.option("-c", "--collection", "name", required=True, help="The collection to answer from.")
 @click.option("-k", "--k", "k", default=5, show_default=True, help="Chunks given to the model.")
 @click.option("--where", default=None, metavar="JSON", help="Metadata filter for retrieval.")
-@click.option("--mode", type=click.Choice(MODES), default="vector", show_default=True)
+@mode_option
 @click.option(
     "--base-url",
     default=None,
@@ -45,7 +46,7 @@ def ask(
     name: str,
     k: int,
     where: str | None,
-    mode: str,
+    mode: str | None,
     base_url: str | None,
     model: str | None,
     api_key: str | None,
@@ -70,7 +71,7 @@ def ask(
                 llm,
                 k=k,
                 where=where_filter,
-                mode=mode,
+                mode=resolve_mode(collection, mode),
                 stream=(lambda token: click.echo(token, nl=False)) if streaming else None,
             )
     if as_json:

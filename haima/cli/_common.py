@@ -75,6 +75,36 @@ def get_collection(client: haima.Client, name: str) -> haima.Collection:
         ) from None
 
 
+#: `--mode` of search and ask; without it, hybrid where the collection has a keyword index.
+MODES = ("vector", "keyword", "hybrid")
+
+
+def mode_option(command: F) -> F:
+    return click.option(
+        "--mode",
+        type=click.Choice(MODES),
+        default=None,
+        help="vector, keyword or hybrid. Default: hybrid on collections with a keyword "
+        "index (what `haima ingest` creates), else vector.",
+    )(command)
+
+
+def resolve_mode(collection: haima.Collection, mode: str | None) -> str:
+    """The search mode: the one asked for, else hybrid when the collection has a keyword
+    index and vector (with a note on stderr saying how to get hybrid) when it has none."""
+    if mode is not None:
+        return mode
+    if (collection.configuration.get("keyword") or {}).get("enabled"):
+        return "hybrid"
+    click.echo(
+        f"note: collection {collection.name!r} has no keyword index, so this is a vector "
+        f"search; `haima collections modify {collection.name} --keyword` enables hybrid "
+        "search (keyword + vector)",
+        err=True,
+    )
+    return "vector"
+
+
 @contextmanager
 def cli_errors() -> Iterator[None]:
     """Haima's errors (bad filter, unreachable model...) as one clean line, no traceback."""

@@ -25,9 +25,10 @@ from haima.cli._common import cli_errors, json_option, open_client, print_json, 
 @click.option("--encoding", default=None, help="Force a text encoding (default: detected).")
 @click.option("--keep-missing", is_flag=True, help="Keep chunks of files no longer in the folder.")
 @click.option(
-    "--keyword",
-    is_flag=True,
-    help="Turn on the collection's keyword index (for search/ask --mode keyword|hybrid).",
+    "--keyword/--no-keyword",
+    default=None,
+    help="The collection's keyword (BM25) index, for hybrid and keyword search. Default: "
+    "on for a new collection; an existing one keeps its setting unless a flag is given.",
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @store_options
@@ -41,7 +42,7 @@ def ingest(
     text_field: str | None,
     encoding: str | None,
     keep_missing: bool,
-    keyword: bool,
+    keyword: bool | None,
     no_progress: bool,
     path: Path | None,
     url: str | None,
@@ -55,11 +56,13 @@ def ingest(
     from haima.rag import ingest as run_ingest
 
     with cli_errors(), open_client(path, url) as client:
+        wanted = True if keyword is None else keyword
         collection = client.get_or_create_collection(
-            name, configuration={"keyword": {"enabled": True}} if keyword else None
+            name, configuration={"keyword": {"enabled": wanted}}
         )
-        if keyword and not collection.configuration.get("keyword", {}).get("enabled"):
-            collection.modify(configuration={"keyword": {"enabled": True}})  # an older one
+        has_keyword = bool((collection.configuration.get("keyword") or {}).get("enabled"))
+        if keyword is not None and keyword != has_keyword:  # an existing collection
+            collection.modify(configuration={"keyword": {"enabled": keyword}})
         report = run_ingest(
             collection,
             folder,

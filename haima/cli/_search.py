@@ -10,15 +10,15 @@ from haima.cli._common import (
     cli_errors,
     get_collection,
     json_option,
+    mode_option,
     open_client,
     parse_json_option,
     print_json,
     print_table,
+    resolve_mode,
     snippet,
     store_options,
 )
-
-MODES = ("vector", "keyword", "hybrid")
 
 
 @click.command()
@@ -29,7 +29,7 @@ MODES = ("vector", "keyword", "hybrid")
 @click.option(
     "--where-document", default=None, metavar="JSON", help='Text filter: \'{"$contains": "x"}\'.'
 )
-@click.option("--mode", type=click.Choice(MODES), default="vector", show_default=True)
+@mode_option
 @store_options
 @json_option
 def search(
@@ -38,7 +38,7 @@ def search(
     k: int,
     where: str | None,
     where_document: str | None,
-    mode: str,
+    mode: str | None,
     path: Path | None,
     url: str | None,
     as_json: bool,
@@ -51,7 +51,12 @@ def search(
     with cli_errors(), open_client(path, url, create=False) as client:
         collection = get_collection(client, name)
         found = retrieve(
-            collection, text, k, where=where_filter, where_document=document_filter, mode=mode
+            collection,
+            text,
+            k,
+            where=where_filter,
+            where_document=document_filter,
+            mode=resolve_mode(collection, mode),
         )
     if as_json:
         print_json([s.to_dict() for s in found])
