@@ -46,24 +46,16 @@ def progress_bar(total: int, description: str, enabled: bool | None) -> Iterator
         BarColumn,
         MofNCompleteColumn,
         Progress,
-        ProgressColumn,
-        Task,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
-    from rich.text import Text
-
-    class _Speed(ProgressColumn):
-        def render(self, task: Task) -> Text:
-            speed: Any = task.finished_speed or task.speed
-            return Text(f"{speed:,.0f} texts/s" if speed else "", style="progress.data.speed")
 
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        _Speed(),
+        speed_column("texts"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
@@ -74,3 +66,18 @@ def progress_bar(total: int, description: str, enabled: bool | None) -> Iterator
             bar.advance(task, n)
 
         yield advance
+
+
+def speed_column(unit: str = "") -> Any:
+    """A rich progress column showing the task's rate: "1,234 texts/s", or "1,234/s"
+    when the task's description names the unit."""
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
+
+    class _Speed(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed: Any = task.finished_speed or task.speed
+            rate = f"{speed:,.0f} {unit}/s" if unit else f"{speed:,.0f}/s"
+            return Text(rate if speed else "", style="progress.data.speed")
+
+    return _Speed()

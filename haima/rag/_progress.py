@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from haima._progress import should_show
+from haima._progress import should_show, speed_column
 
 
 @dataclass
@@ -36,13 +36,23 @@ def ingest_progress(files: int, enabled: bool | None) -> Iterator[IngestProgress
         yield IngestProgress()
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
+    # Each row: done/total, its rate (files/s, chunks/s), elapsed and, for files, the ETA.
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        speed_column(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
     )
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         progress = IngestProgress(
