@@ -702,19 +702,31 @@ def test_reciprocal_rank_fusion_by_hand() -> None:
 
 
 def test_convex_fusion_by_hand() -> None:
-    keyword = [(1, -9.0), (2, -5.0), (3, -1.0)]  # BM25: 1 best, 3 worst
+    keyword = [(1, -8.0), (2, -4.0), (3, -2.0)]  # negated BM25: 1 best, 3 worst
     vector = [(3, 0.1), (4, 0.3), (1, 0.5)]  # 3 nearest, 1 farthest
     fused = dict(convex_fusion(keyword, vector, weight=0.8, limit=10))
-    # normalised: keyword 1 → 1, 2 → 0.5, 3 → 0; vector 3 → 1, 4 → 0.5, 1 → 0
-    expected_scores = {1: 0.8, 2: 0.4, 3: 0.2, 4: 0.1}
+    # normalised: keyword by the best score, 1 → 1, 2 → 0.5, 3 → 0.25;
+    # vector min-max, 3 → 1, 4 → 0.5, 1 → 0
+    expected_scores = {1: 0.8, 2: 0.4, 3: 0.8 * 0.25 + 0.2, 4: 0.1}
     assert fused == {rid: pytest.approx(1 - s) for rid, s in expected_scores.items()}
     order = [rid for rid, _ in convex_fusion(keyword, vector, weight=0.8, limit=2)]
     assert order == [1, 2]
     # weight 0: the vector ranking alone; weight 1: the keyword ranking alone.
     assert [r for r, _ in convex_fusion(keyword, vector, 0.0, 3)] == [3, 4, 1]
     assert [r for r, _ in convex_fusion(keyword, vector, 1.0, 3)] == [1, 2, 3]
+    # A keyword hit with half the best BM25 score (0.8 × 0.5) still beats the record
+    # nearest by vector that the keywords missed (0.2 × 1): min-max would have set it to 0.
+    assert [r for r, _ in convex_fusion([(1, -4.0), (2, -2.0)], [(5, 0.1), (6, 0.9)], 0.8, 3)] == [
+        1,
+        2,
+        5,
+    ]
     # One candidate, or equal distances: each counts as the best of its side.
     assert convex_fusion([(7, -2.0)], [], 0.5, 5) == [(7, pytest.approx(0.5))]
+    assert convex_fusion([], [(7, 0.3), (8, 0.3)], 0.5, 5) == [
+        (7, pytest.approx(0.5)),
+        (8, pytest.approx(0.5)),
+    ]
     assert convex_fusion([], [], 0.5, 5) == []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any, get_args
 
@@ -123,6 +124,31 @@ def _parse_ks(
     help="Draw recall@k curves and quality vs latency (PNG; needs haima[eval]).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the table.")
+@click.option(
+    "--tune-fusion",
+    is_flag=True,
+    help="Instead of comparing: find the hybrid fusion weight that ranks best on DATASET "
+    "(cross-validated) for one --embedding.",
+)
+@click.option(
+    "--folds",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="Cross-validation folds of --tune-fusion.",
+)
+@click.option(
+    "--write-to",
+    metavar="COLLECTION",
+    help="With --tune-fusion: store the chosen weight in this collection's configuration "
+    "(of the store at --path, or of the server at --url).",
+)
+@click.option(
+    "--path",
+    "store_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The store holding the --write-to collection (default ./haima_data).",
+)
 def eval_command(
     dataset: Path,
     split: str,
@@ -146,6 +172,10 @@ def eval_command(
     markdown_path: Path | None,
     plot_path: Path | None,
     quiet: bool,
+    tune_fusion: bool,
+    folds: int,
+    write_to: str | None,
+    store_path: Path | None,
 ) -> None:
     """Compare configurations side by side on DATASET: Recall@k, MRR, nDCG, MAP,
     latency, ingestion speed and size on disk.
@@ -153,9 +183,43 @@ def eval_command(
     DATASET is a BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv), a folder
     with questions.csv/.jsonl and a corpus, or a questions file. Configurations come
     from --config files, or are every combination of --embedding, --index and --mode.
+    `--json -` prints the JSON on standard output (the table then goes to stderr).
     """
     from haima import eval as ev
     from haima.eval._deps import require_eval
+
+    if tune_fusion:
+        from haima.cli._tune import run_tuning
+
+        if config_files or modes or csv_path or markdown_path or plot_path:
+            raise click.UsageError(
+                "--tune-fusion takes --embedding (one), --index and --json; not --config, "
+                "--mode, --csv, --markdown or --plot"
+            )
+        if url and (store_dir or keep_stores or store_path):
+            raise click.UsageError("--store-dir, --keep-stores and --path do not go with --url")
+        run_tuning(
+            dataset=dataset,
+            split=split,
+            corpus=corpus,
+            embeddings=embeddings,
+            indexes=indexes,
+            limit_queries=limit_queries,
+            limit_docs=limit_docs,
+            seed=seed,
+            folds=folds,
+            cache_dir=None if no_cache else (cache_dir or _default_cache_dir()),
+            url=url,
+            api_key=api_key,
+            store_dir=store_dir,
+            write_to=write_to,
+            store_path=store_path,
+            json_path=json_path,
+            quiet=quiet,
+        )
+        return
+    if write_to or store_path:
+        raise click.UsageError("--write-to and --path go with --tune-fusion")
 
     if config_files and (embeddings or indexes or modes):
         raise click.UsageError("give --config files or --embedding/--index/--mode flags, not both")
@@ -201,9 +265,12 @@ def eval_command(
     finally:
         if client is not None:
             client.close()
-    ev.print_report(run)
+    to_stdout = json_path is not None and str(json_path) == "-"
+    ev.print_report(run, _stderr_console() if to_stdout else None)
     try:
-        if json_path:
+        if to_stdout:
+            click.echo(ev.report_json(run))
+        elif json_path:
             ev.write_json(run, json_path)
         if csv_path:
             ev.write_csv(run, csv_path)
@@ -215,6 +282,12 @@ def eval_command(
         raise click.ClickException(str(exc)) from exc
     if any(r.error for r in run.results):
         raise SystemExit(1)
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 def _check_names(configs: list[Any]) -> None:

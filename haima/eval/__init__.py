@@ -43,6 +43,7 @@ from haima.eval.metrics import (
 from haima.eval.report import (
     markdown,
     print_report,
+    report_json,
     to_dict,
     write_csv,
     write_json,
@@ -58,6 +59,7 @@ from haima.eval.runner import (
     run_eval,
 )
 from haima.eval.significance import paired_bootstrap
+from haima.eval.tuning import TuningResult, tune_fusion, write_weight
 
 __all__ = [
     "EMBEDDINGS",
@@ -72,6 +74,7 @@ __all__ = [
     "RandomEmbeddingFunction",
     "RunConfig",
     "ServerTarget",
+    "TuningResult",
     "average_precision",
     "config_from_mapping",
     "directory_size",
@@ -90,12 +93,15 @@ __all__ = [
     "print_report",
     "product_configs",
     "recall_at_k",
+    "report_json",
     "run_eval",
     "score_query",
     "throughput",
     "to_dict",
+    "tune_fusion",
     "write_csv",
     "write_json",
     "write_markdown",
     "write_plot",
+    "write_weight",
 ]

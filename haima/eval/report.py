@@ -220,11 +220,12 @@ def _result_dict(r: ConfigResult) -> dict[str, Any]:
     }
 
 
+def report_json(run: EvalRun) -> str:
+    return json.dumps(to_dict(run), ensure_ascii=False, indent=2, allow_nan=False)
+
+
 def write_json(run: EvalRun, path: str | Path) -> None:
-    Path(path).write_text(
-        json.dumps(to_dict(run), ensure_ascii=False, indent=2, allow_nan=False) + "\n",
-        encoding="utf-8",
-    )
+    Path(path).write_text(report_json(run) + "\n", encoding="utf-8")
 
 
 def write_csv(run: EvalRun, path: str | Path) -> None:
