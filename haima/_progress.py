@@ -77,7 +77,9 @@ def speed_column(unit: str = "") -> Any:
     class _Speed(ProgressColumn):
         def render(self, task: Task) -> Text:
             speed: Any = task.finished_speed or task.speed
+            if not speed:  # no rate measured yet
+                return Text("")
             rate = f"{speed:,.0f} {unit}/s" if unit else f"{speed:,.0f}/s"
-            return Text(rate if speed else "", style="progress.data.speed")
+            return Text(rate, style="progress.data.speed")
 
     return _Speed()

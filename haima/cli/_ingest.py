@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from haima.cli._common import cli_errors, json_option, open_client, print_json, store_options
+from haima.cli._embedding_option import chosen_spec, embedding_options, open_collection
 
 
 @click.command()
@@ -31,6 +32,7 @@ from haima.cli._common import cli_errors, json_option, open_client, print_json, 
     "on for a new collection; an existing one keeps its setting unless a flag is given.",
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@embedding_options
 @store_options
 @json_option
 def ingest(
@@ -44,6 +46,10 @@ def ingest(
     keep_missing: bool,
     keyword: bool | None,
     no_progress: bool,
+    embedding: str | None,
+    embedding_url: str | None,
+    embedding_key_env: str | None,
+    reembed: bool,
     path: Path | None,
     url: str | None,
     as_json: bool,
@@ -51,15 +57,15 @@ def ingest(
     """Load, split, embed and store the files of FOLDER (or one file) in a collection.
 
     Runs again only redo what changed: new and edited files are (re)embedded, deleted
-    files' chunks removed, unchanged files skipped.
+    files' chunks removed, unchanged files skipped. The collection keeps the model it
+    was made with (--embedding chooses it for a new one); search, ask and the server
+    use that model for queries.
     """
     from haima.rag import ingest as run_ingest
 
     with cli_errors(), open_client(path, url) as client:
-        wanted = True if keyword is None else keyword
-        collection = client.get_or_create_collection(
-            name, configuration={"keyword": {"enabled": wanted}}
-        )
+        spec = chosen_spec(embedding, embedding_url, embedding_key_env)
+        collection = open_collection(client, name, spec, keyword, reembed)
         has_keyword = bool((collection.configuration.get("keyword") or {}).get("enabled"))
         if keyword is not None and keyword != has_keyword:  # an existing collection
             collection.modify(configuration={"keyword": {"enabled": keyword}})

