@@ -13,6 +13,7 @@ largest rid it holds, and catches up from the store before reads (see LocalBacke
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,47 @@ COMPACT_FRACTION = 0.2
 INDEX_STEP = 500
 #: Exact scans take no tuning; one shared value spares an object per search.
 EXACT_TUNING = SearchTuning()
+#: An extension built off the lock takes at least this many vectors, and at least half
+#: the ANN part's size: each build clones the part, so growing it geometrically keeps the
+#: copying linear in the collection's size.
+EXTEND_MIN_BATCH = 5_000
+#: ANN parts larger than this are extended in place under the lock, in INDEX_STEP steps,
+#: as before: a clone would double their memory.
+EXTEND_MAX_PART = 1_000_000
+
+
+@dataclass
+class ExtendJob:
+    """Vectors to add to a copy of the ANN part without the lock (see
+    `CollectionIndex.start_extend`); `build` runs off the lock, `finish_extend` swaps the
+    result in. Everything here is a copy or is never mutated while the job runs."""
+
+    epoch: int
+    kind: str
+    base: VectorIndex | None
+    base_size: int
+    rids: Rids
+    vectors: Vectors
+    dim: int
+    metric: Metric
+    cfg: IndexConfig
+
+    def build(self) -> VectorIndex:
+        """The ANN part with the job's vectors added (a clone of `base`, or new)."""
+        if self.base is None:
+            index = build_faiss_index(self.kind, self.dim, self.metric, self.cfg, len(self.rids))
+            if not index.is_trained:
+                sample = self.vectors
+                if len(sample) > 100_000:
+                    picked = np.random.default_rng(0).choice(len(sample), 100_000, replace=False)
+                    sample = sample[np.sort(picked)]
+                index.train(np.ascontiguousarray(sample))
+            part = VectorIndex(self.kind, index, self.metric)
+        else:
+            part = self.base.clone(self.base_size)
+        part.add(self.rids, self.vectors)
+        part.cache_serialized()  # the snapshot's bytes, made here rather than under the lock
+        return part
 
 
 class CollectionIndex:
@@ -63,6 +105,9 @@ class CollectionIndex:
         self.version = 0
         #: Set when the in-memory state differs from the last snapshot written.
         self.dirty = False
+        #: Bumped whenever `main` is replaced or dropped: an extension started before
+        #: that is discarded instead of swapped in.
+        self.epoch = 0
         self._live_restrictions: dict[str, tuple[int, Restriction | None]] = {}
         #: rid → record id of every live vector: an answer that needs only ids and
         #: distances is served without touching SQLite (a rid never changes its id).
@@ -175,6 +220,54 @@ class CollectionIndex:
         self._changed()
         return len(take)
 
+    def start_extend(self) -> ExtendJob | None:
+        """Copy the next tail vectors for an off-lock build of the ANN part (caller holds
+        the lock); None when there is nothing to move or the part is too large to clone
+        (then `index_step` moves vectors in place)."""
+        kind = self.target_kind()
+        if kind is None or not self.pending():
+            return None
+        main = self.main
+        if main is not None and main.size > EXTEND_MAX_PART:
+            return None
+        live = np.flatnonzero(~self.tail.deleted)
+        batch = max(EXTEND_MIN_BATCH, main.size // 2 if main is not None else 0)
+        if main is None:
+            batch = max(batch, len(live))  # a new part starts with every pending vector
+        take = live[:batch]
+        vectors = self.tail.stored_vectors(take)
+        assert vectors is not None
+        return ExtendJob(
+            epoch=self.epoch,
+            kind=kind,
+            base=main,
+            base_size=main.size if main is not None else 0,
+            rids=self.tail.rids[take].copy(),
+            vectors=np.ascontiguousarray(vectors),  # fancy indexing copied them
+            dim=self.dim,
+            metric=self.metric,
+            cfg=self.cfg,
+        )
+
+    def finish_extend(self, job: ExtendJob, built: VectorIndex) -> bool:
+        """Swap in a built extension (caller holds the lock), replaying what happened
+        meanwhile: tombstones of the old part and deletions of the moved tail vectors.
+        False (and nothing changes) when the part was replaced or dropped meanwhile."""
+        if job.epoch != self.epoch or self.main is not job.base or self.target_kind() != job.kind:
+            return False
+        if job.base is not None:
+            built.copy_tombstones(job.base, job.base_size)
+        still_live = self.tail.positions(job.rids) >= 0
+        if not still_live.all():
+            built.delete(job.rids[~still_live])
+        self.tail.delete(job.rids[still_live])
+        if self.tail.n_deleted > max(self.tail.size // 2, 10_000) or not self.tail.live_count:
+            self.tail = self._rebuilt_tail()
+        self.main = built
+        self.epoch += 1
+        self._changed()
+        return True
+
     def _new_main(self, kind: str, live: npt.NDArray[np.int64]) -> VectorIndex:
         index = build_faiss_index(kind, self.dim, self.metric, self.cfg, len(live))
         if not index.is_trained:
@@ -210,6 +303,7 @@ class CollectionIndex:
             return
         self.tail = self._rebuilt_tail(main, self.tail, loader=loader)
         self.main = None
+        self.epoch += 1
         self._changed()
 
     def reconfigure(self, cfg: IndexConfig, loader: VectorLoader) -> None:
@@ -220,8 +314,10 @@ class CollectionIndex:
             for f in ("max_neighbors", "ef_construction", "nlist", "pq_m", "pq_nbits")
         )
         self.cfg = cfg
-        if rebuild and self.main is not None:
-            self.compact(loader)
+        if rebuild:
+            self.epoch += 1  # an extension being built for the old settings is discarded
+            if self.main is not None:
+                self.compact(loader)
         self._changed()
 
     # -- search --------------------------------------------------------------------------

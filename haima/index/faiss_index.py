@@ -133,6 +133,9 @@ class VectorIndex:
         self.size = 0
         self.n_deleted = 0
         self._plain_params: dict[tuple[str, int, int], Any] = {}
+        #: FAISS's serialisation of `index` while it holds `ntotal` vectors, made off the
+        #: lock by a build (see `cache_serialized`); a snapshot reuses it.
+        self._serialized: tuple[int, npt.NDArray[np.uint8]] | None = None
 
     # -- state ---------------------------------------------------------------------------
 
@@ -167,6 +170,33 @@ class VectorIndex:
         self._rids[self.size : self.size + len(rids)] = rids
         self._deleted[self.size : self.size + len(rids)] = False
         self.size += len(rids)
+
+    def clone(self, size: int) -> VectorIndex:
+        """A deep copy of the first `size` positions (the whole index when nothing was
+        added since `size` was read), tombstones included. Safe beside searches: FAISS
+        only reads the original."""
+        index = faiss.clone_index(self.index)
+        if index.ntotal != size:
+            raise ValueError(f"clone: the index holds {index.ntotal} vectors, expected {size}")
+        out = VectorIndex(self.kind, index, self.metric)
+        out._reserve(size)
+        out._rids[:size] = self._rids[:size]
+        out._deleted[:size] = self._deleted[:size]
+        out.size = size
+        out.n_deleted = int(out._deleted[:size].sum())
+        return out
+
+    def copy_tombstones(self, other: VectorIndex, size: int) -> None:
+        """Take `other`'s tombstones of its first `size` positions (same rids there)."""
+        self._deleted[:size] = other._deleted[:size]
+        self.n_deleted = int(self._deleted[: self.size].sum())
+
+    def cache_serialized(self) -> None:
+        if self.kind not in ("flat",):
+            self._serialized = (int(self.index.ntotal), faiss.serialize_index(self.index))
+
+    def drop_serialized(self) -> None:
+        self._serialized = None
 
     def _reserve(self, needed: int) -> None:
         if needed < len(self._rids):
@@ -272,11 +302,13 @@ class VectorIndex:
         valid until the next change): rebuilding from them is a copy, where FAISS's own
         deserialisation took 0.7 s for 100k × 384."""
         vectors = self.all_stored_vectors() if self.kind == "flat" else None
-        payload: dict[str, npt.NDArray[Any]] = (
-            {"vectors": vectors}
-            if vectors is not None
-            else {"faiss": faiss.serialize_index(self.index)}
-        )
+        payload: dict[str, npt.NDArray[Any]]
+        if vectors is not None:
+            payload = {"vectors": vectors}
+        elif self._serialized is not None and self._serialized[0] == self.index.ntotal:
+            payload = {"faiss": self._serialized[1]}
+        else:
+            payload = {"faiss": faiss.serialize_index(self.index)}
         payload["rids"] = self.rids
         payload["deleted"] = self.deleted
         return payload

@@ -1,9 +1,14 @@
 """Work done off the query path: moving tail vectors into ANN indexes, compacting them,
 writing snapshots, and building the filtered views that repeated filters ask for.
 
-One thread (the indexer) takes small steps under the backend's lock, so queries wait at
-most one step; views are built without the lock, on a second thread at the lowest CPU
-priority, and attached when done if their plan is still current.
+No query waits for a build or a snapshot write. One thread (the indexer) decides what is
+due; the slow parts run without the backend's lock, on a second thread at the lowest CPU
+priority: an ANN part is extended on a copy of the next tail vectors and swapped in
+(with the deletions made meanwhile replayed), a snapshot's content is copied under the
+lock and written without it, and filtered views are built and attached if their plan is
+still current. Queries meanwhile answer exactly from what exists (the exact tail holds
+every vector not yet in the ANN part). Only compaction, and extending ANN parts too large
+to copy, still take small steps under the lock.
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from haima.backends.local.indexes import IndexCache, IndexSlot
 from haima.errors import NotFoundError
-from haima.index.collection_index import INDEX_STEP
+from haima.index.collection_index import INDEX_STEP, ExtendJob
 from haima.index.faiss_index import VectorIndex
 from haima.index.plan_cache import PlanCache, ViewRequest
 from haima.settings import Settings
@@ -29,6 +35,7 @@ log = logging.getLogger("haima")
 
 #: A view to build and the job that builds it.
 ViewJob = tuple[ViewRequest, Callable[[], VectorIndex]]
+T = TypeVar("T")
 
 
 class Background:
@@ -49,9 +56,13 @@ class Background:
         #: Notified when a view build ends (`build_now` waits for the builder's).
         self.view_built = threading.Condition(lock)
         self._indexer: _Indexer | None = None
-        #: Builds filtered views at the lowest CPU priority, without the lock (the
-        #: indexer holds the lock during its steps, so it keeps the normal priority).
+        #: Builds ANN parts and filtered views at the lowest CPU priority, without the
+        #: lock (the indexer holds the lock during its steps, so it keeps the normal
+        #: priority).
         self.view_builder: ThreadPoolExecutor | None = None
+        #: Test hook: called (without the lock) just before a build or a snapshot write
+        #: runs off the lock, with "build" or "snapshot" and the collection id.
+        self.before_off_lock: Callable[[str, str], None] | None = None
         if settings.background_indexing:
             self.view_builder = ThreadPoolExecutor(
                 1, thread_name_prefix="haima-views", initializer=_yield_to_queries
@@ -72,15 +83,18 @@ class Background:
 
     def build_now(self, collection_id: str) -> None:
         """Finish the collection's ANN index now, and the filtered views asked for."""
-        while True:
-            with self.lock:
-                row = self.store.get_collection_by_id(collection_id)
-                slot = self.indexes.synced(collection_id, row)
-                if slot is None:
-                    return
-                if not self.indexes.index_step(slot, row, batch=10_000):
-                    self.indexes.save(collection_id)
-                    break
+        # In place, under the lock: the caller asked to wait. The maintenance lock keeps
+        # the indexer from copying the ANN part while it grows here.
+        with self.indexes.maintenance:
+            while True:
+                with self.lock:
+                    row = self.store.get_collection_by_id(collection_id)
+                    slot = self.indexes.synced(collection_id, row)
+                    if slot is None:
+                        return
+                    if not self.indexes.index_step(slot, row, batch=10_000):
+                        self.indexes.save(collection_id)
+                        break
         while True:
             with self.lock:
                 wanted = self.next_view(collection_id)
@@ -145,6 +159,11 @@ class Background:
     def _index_step_due(self) -> bool:
         """Index or compact a collection that is due, else save snapshots that are; True
         if a step ran."""
+        with self.indexes.maintenance:
+            return self._maintain()
+
+    def _maintain(self) -> bool:
+        job: ExtendJob | None = None
         with self.lock:
             if self.closed:
                 return False
@@ -162,14 +181,51 @@ class Background:
                     slots.pop(collection_id, None)
                     continue
                 slot = self.indexes.synced(collection_id, row) or slot
-                self.indexes.index_step(slot, row, batch=INDEX_STEP)
-                if not slot.index.pending():
-                    self.indexes.save(collection_id)
-                return True
-            for collection_id, slot in list(slots.items()):
-                if slot.index.dirty and now - slot.last_saved > self.settings.snapshot_interval:
-                    self.indexes.save(collection_id)
-        return False
+                if not slot.index.needs_compaction():
+                    job = self.indexes.start_extend(slot)
+                if job is None:  # compaction, or a part too large to copy: in place
+                    self.indexes.index_step(slot, row, batch=INDEX_STEP)
+                    if not slot.index.pending():
+                        self._save_off_lock(collection_id)
+                    return True
+                break
+            else:
+                due = [
+                    collection_id
+                    for collection_id, slot in slots.items()
+                    if slot.index.dirty and now - slot.last_saved > self.settings.snapshot_interval
+                ]
+                for collection_id in due:
+                    self._save_off_lock(collection_id)
+                return False
+        built = self._off_lock("build", collection_id, job.build)
+        with self.lock:
+            swapped = self.indexes.finish_extend(collection_id, job, built)
+            done = swapped and not slots[collection_id].index.pending()
+            if done:
+                self._save_off_lock(collection_id)
+        return True
+
+    def _save_off_lock(self, collection_id: str) -> None:
+        """Write the collection's snapshot: content copied now (the caller holds the
+        lock), the file written with the lock released, the deletion log pruned after."""
+        job = self.indexes.snapshot_job(collection_id)
+        if job is None:
+            return
+        self.lock.release()  # held once (RLock) by every caller
+        try:
+            self._off_lock("snapshot", collection_id, lambda: self.indexes.write_snapshot(job))
+        finally:
+            self.lock.acquire()
+        self.indexes.snapshot_written(job)
+
+    def _off_lock(self, what: str, collection_id: str, work: Callable[[], T]) -> T:
+        """Run `work` without the lock, on the low-priority builder thread if there is one."""
+        if self.before_off_lock is not None:
+            self.before_off_lock(what, collection_id)
+        if self.view_builder is None:
+            return work()
+        return self.view_builder.submit(work).result()
 
     def _indexing_due(self, slot: IndexSlot, now: float) -> bool:
         """Index once writes pause, so that a bulk load is not slowed by the indexer

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from haima.config import CollectionConfiguration
-from haima.index.collection_index import CollectionIndex
-from haima.index.faiss_index import Rids, Vectors
+from haima.errors import NotFoundError
+from haima.index.collection_index import CollectionIndex, ExtendJob
+from haima.index.faiss_index import Rids, VectorIndex, Vectors
 from haima.index.plan_cache import PlanCache
 from haima.index.snapshot import Snapshot, SnapshotError, write_snapshot
 from haima.storage.rows import CollectionRow
@@ -48,8 +50,20 @@ class IndexSlot:
     last_write: float = 0.0
 
 
+@dataclass
+class SnapshotJob:
+    """A snapshot's content, copied under the lock, to be written without it."""
+
+    collection_id: str
+    index: CollectionIndex
+    path: Path
+    header: dict[str, Any]
+    arrays: dict[str, np.ndarray[Any, Any]]
+
+
 class IndexCache:
-    """Not thread-safe by itself: every caller holds the backend's lock."""
+    """Not thread-safe by itself: every caller holds the backend's lock, except for the
+    parts documented as running without it (`write_snapshot`, `ExtendJob.build`)."""
 
     def __init__(self, store: Store, root: Path | None, plans: PlanCache) -> None:
         self.store = store
@@ -57,6 +71,10 @@ class IndexCache:
         #: Plans are made for one index version: they are forgotten when it moves.
         self.plans = plans
         self.slots: dict[str, IndexSlot] = {}
+        #: Held, without the backend's lock, by whoever builds or writes a snapshot off
+        #: the lock, so that two of them never overlap. Taken *before* the backend's lock,
+        #: never while holding it.
+        self.maintenance = threading.Lock()
 
     def synced(self, collection_id: str, row: CollectionRow) -> IndexSlot | None:
         """The collection's index, caught up with every committed write (None: the
@@ -218,19 +236,64 @@ class IndexCache:
             self.plans.forget(row.id)  # stale now: free their memory
         return moved
 
+    def start_extend(self, slot: IndexSlot) -> ExtendJob | None:
+        """The next off-lock build of the collection's ANN part, if one is due."""
+        return slot.index.start_extend()
+
+    def finish_extend(self, collection_id: str, job: ExtendJob, built: VectorIndex) -> bool:
+        """Swap a built ANN part in, if the collection and its part are still those the
+        job started from."""
+        slot = self.slots.get(collection_id)
+        if slot is None or not slot.index.finish_extend(job, built):
+            return False
+        self.plans.forget(collection_id)  # made for the old part
+        return True
+
     # -- snapshots -----------------------------------------------------------------------
 
     def save(self, collection_id: str) -> None:
         """Write the collection's index snapshot if it changed, then prune the deletion
-        log up to the seq the snapshot covers."""
+        log up to the seq the snapshot covers (all under the lock)."""
+        job = self.snapshot_job(collection_id)
+        if job is not None:
+            self.write_snapshot(job)
+            self.snapshot_written(job)
+
+    def snapshot_job(self, collection_id: str) -> SnapshotJob | None:
+        """The collection's snapshot content if it changed since the last one, copied so
+        that it can be written without the lock while writes go on."""
         slot = self.slots.get(collection_id)
         if self.root is None or slot is None or not slot.index.dirty:
-            return
+            return None
         header, arrays = slot.index.to_arrays()
-        write_snapshot(self._snapshot_path(collection_id), header, arrays)
+        # FAISS's serialisations are fresh arrays; the rest are views of live state.
+        copied = {k: v if k.endswith(".faiss") else v.copy() for k, v in arrays.items()}
         slot.index.dirty = False
         slot.last_saved = time.monotonic()
-        self.store.prune_deletions(collection_id, int(header["seq"]))
+        return SnapshotJob(
+            collection_id, slot.index, self._snapshot_path(collection_id), header, copied
+        )
+
+    def write_snapshot(self, job: SnapshotJob) -> None:
+        """Write the file (temp, fsync, rename): safe without the backend's lock."""
+        try:
+            write_snapshot(job.path, job.header, job.arrays)
+        except BaseException:
+            job.index.dirty = True  # written next time
+            raise
+
+    def snapshot_written(self, job: SnapshotJob) -> None:
+        """After the file is in place: prune the deletion log it makes unnecessary, or
+        remove the file if the collection was deleted while it was written."""
+        if job.index.main is not None:
+            job.index.main.drop_serialized()  # its memory is not needed any more
+        if job.collection_id not in self.slots:
+            try:
+                self.store.get_collection_by_id(job.collection_id)
+            except NotFoundError:  # deleted while the file was written
+                shutil.rmtree(job.path.parent, ignore_errors=True)
+                return
+        self.store.prune_deletions(job.collection_id, int(job.header["seq"]))
 
     def save_all(self) -> None:
         for collection_id in list(self.slots):

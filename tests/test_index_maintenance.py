@@ -1,0 +1,161 @@
+"""No query waits for index maintenance: while the indexer builds an ANN part or writes
+a snapshot (held at that point by a hook, not by timing), queries answer exactly from
+what exists, writes go through, and what happened meanwhile survives the swap."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import haima
+from haima.settings import Settings
+
+DIM = 32
+#: How long a call may take before the test calls it blocked: far above a query's cost,
+#: far below the held step, which never ends until released.
+BLOCKED_AFTER = 20.0
+
+
+class Held:
+    """A hook that stops the indexer just before its off-lock `what` step, until released."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, what: str, collection_id: str) -> None:
+        if what == self.what and not self.release.is_set():
+            self.entered.set()
+            self.release.wait(timeout=120)
+
+
+def vectors(n: int, seed: int) -> np.ndarray[Any, Any]:
+    x = np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def finishes(call: Callable[[], Any]) -> Any:
+    """Run `call` on another thread; fail if it does not return within BLOCKED_AFTER."""
+    out: list[Any] = []
+    thread = threading.Thread(target=lambda: out.append(call()), daemon=True)
+    thread.start()
+    thread.join(BLOCKED_AFTER)
+    assert not thread.is_alive(), "the call waited for index maintenance"
+    return out[0]
+
+
+def exact_top(
+    stored: dict[str, np.ndarray[Any, Any]], query: np.ndarray[Any, Any], k: int
+) -> list[str]:
+    ids = sorted(stored)
+    matrix = np.stack([stored[i] for i in ids])
+    order = np.argsort(-(matrix @ query), kind="stable")[:k]
+    return [ids[i] for i in order]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[tuple[haima.Client, Any]]:
+    client = haima.PersistentClient(tmp_path / "store", Settings(index_delay=0.05))
+    backend: Any = client._backend
+    yield client, backend
+    backend.background.before_off_lock = None
+    client.close()
+
+
+def test_queries_and_writes_go_on_while_a_build_is_held(
+    store: tuple[haima.Client, Any],
+) -> None:
+    client, backend = store
+    held = Held("build")
+    backend.background.before_off_lock = held
+    col = client.create_collection(
+        "held", configuration={"index": {"type": "hnsw"}}, embedding_function=None
+    )
+    data = vectors(3_000, 0)
+    stored = {f"r{i}": data[i] for i in range(len(data))}
+    col.add(ids=list(stored), embeddings=data)
+    assert held.entered.wait(timeout=60), "the indexer never started a build"
+
+    queries = vectors(5, 1)
+    for query in queries:
+        found = finishes(lambda q=query: col.query(query_embeddings=q[None, :], n_results=10))
+        assert found["ids"][0] == exact_top(stored, query, 10)  # the exact tail answers
+    # Writes while the build holds a copy: new records, and deletions of records the
+    # build is adding to the ANN part; both must survive the swap.
+    extra = vectors(200, 2)
+    finishes(lambda: col.add(ids=[f"x{i}" for i in range(200)], embeddings=extra))
+    stored.update({f"x{i}": extra[i] for i in range(200)})
+    gone = [f"r{i}" for i in range(0, 3_000, 7)]
+    finishes(lambda: col.delete(ids=gone))
+    for record_id in gone:
+        del stored[record_id]
+    assert finishes(col.count) == len(stored)
+
+    held.release.set()
+    col.build_index()  # waits for the held build, then indexes what is left
+    status = backend.indexes.status(col.id)
+    assert status["state"] == "ready" and status["ann"] == "hnsw"
+    for query in [*queries, extra[0], data[7]]:
+        found = col.query(query_embeddings=query[None, :], n_results=10)["ids"][0]
+        assert not set(found) & set(gone)
+        # HNSW is approximate: most of the exact top 10, and the exact nearest first.
+        truth = exact_top(stored, query, 10)
+        assert len(set(found) & set(truth)) >= 8 and found[0] == truth[0]
+
+
+def test_queries_go_on_while_a_snapshot_is_written(
+    store: tuple[haima.Client, Any], tmp_path: Path
+) -> None:
+    client, backend = store
+    held = Held("snapshot")
+    backend.background.before_off_lock = held
+    col = client.create_collection(
+        "snap", configuration={"index": {"type": "hnsw"}}, embedding_function=None
+    )
+    data = vectors(2_000, 3)
+    stored = {f"r{i}": data[i] for i in range(len(data))}
+    col.add(ids=list(stored), embeddings=data)
+    assert held.entered.wait(timeout=60), "the indexer never wrote a snapshot"
+    query = vectors(1, 4)[0]
+    found = finishes(lambda: col.query(query_embeddings=query[None, :], n_results=5))
+    assert len(found["ids"][0]) == 5
+    late = vectors(10, 5)
+    finishes(lambda: col.add(ids=[f"late{i}" for i in range(10)], embeddings=late))
+    finishes(lambda: col.delete(ids=["r0", "r1"]))
+    held.release.set()
+    client.close()
+    # The snapshot written meanwhile is older than the store: reopening catches up from
+    # SQLite, so the late writes are there and the deleted records are not.
+    with haima.PersistentClient(tmp_path / "store") as again:
+        reopened = again.get_collection("snap", embedding_function=None)
+        assert reopened.count() == 2_000 + 10 - 2
+        hit = reopened.query(query_embeddings=late[3][None, :], n_results=1)["ids"][0]
+        assert hit == ["late3"]
+        assert reopened.get(ids=["r0", "r1"])["ids"] == []
+
+
+def test_a_build_discarded_by_a_reconfiguration_changes_nothing(
+    store: tuple[haima.Client, Any],
+) -> None:
+    client, backend = store
+    held = Held("build")
+    backend.background.before_off_lock = held
+    col = client.create_collection(
+        "moved", configuration={"index": {"type": "hnsw"}}, embedding_function=None
+    )
+    data = vectors(2_000, 6)
+    col.add(ids=[f"r{i}" for i in range(2_000)], embeddings=data)
+    assert held.entered.wait(timeout=60)
+    finishes(lambda: col.modify(configuration={"index": {"type": "flat"}}))
+    held.release.set()
+    col.build_index()
+    status = backend.indexes.status(col.id)
+    assert status["ann"] is None and status["exact"] == 2_000  # flat: no ANN part
+    found = col.query(query_embeddings=data[5][None, :], n_results=1)["ids"][0]
+    assert found == ["r5"]
