@@ -66,7 +66,8 @@ def _configure_logging(level: str, access_log: bool) -> None:
     "--preload/--no-preload",
     default=True,
     show_default=True,
-    help="Load the default embedding model before accepting requests.",
+    help="Load the default embedding model in the background at start (the server "
+    "answers meanwhile; requests that need the model wait for it).",
 )
 @click.option(
     "--filter-view-after",

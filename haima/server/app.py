@@ -50,7 +50,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         state = ServerState(config)
         app.state.haima = state
         if config.preload_embeddings and models.available:
-            await blocking(lambda: _preload(models))
+            models.preload()  # in the background: the server answers meanwhile
         try:
             yield
         finally:
@@ -81,14 +81,6 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.add_middleware(ObserveMiddleware, metrics=app.state.metrics)
     routes_console.install(app, config)  # the web console's files: outermost, see there
     return app
-
-
-def _preload(models: routes_openai.ModelPool) -> None:
-    name, fn = models.get("default")
-    load = getattr(fn, "load", None)
-    if callable(load):
-        load()
-    log.info("embedding model %s loaded", name)
 
 
 def _add_service_routes(app: FastAPI) -> None:

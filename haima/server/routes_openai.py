@@ -5,6 +5,7 @@ embed with the same model as the collections."""
 from __future__ import annotations
 
 import importlib.util
+import logging
 import re
 import threading
 from collections.abc import Callable
@@ -17,9 +18,11 @@ from fastapi import APIRouter, Request, Response
 from haima import validation
 from haima.backends.wire import encode_vectors
 from haima.embeddings import EmbeddingFunction, embed_documents
-from haima.errors import InvalidArgumentError, NotFoundError
+from haima.errors import EmbeddingFunctionError, HaimaError, InvalidArgumentError, NotFoundError
 from haima.server import openapi as doc
 from haima.server.http_io import blocking, json_response, read_json
+
+log = logging.getLogger("haima.server")
 
 #: Inputs per request. A long input is cut to the model's window, as in add and query
 #: (`BaseEmbeddingFunction.max_input_chars`).
@@ -81,10 +84,39 @@ class ModelPool:
                 f"model: {name!r} is not served here (available: {', '.join(self.names())}; "
                 f"{' and '.join(DEFAULT_ALIASES)} pick {CATALOG[0].name})"
             )
+        # A request arriving while the model loads (see `preload`) waits here for it.
         with self._lock:
             if name not in self._built:
-                self._built[name] = model.build()
+                try:
+                    fn = model.build()
+                    load = getattr(fn, "load", None)
+                    if callable(load):
+                        load()
+                except HaimaError as exc:
+                    raise EmbeddingFunctionError(
+                        f"embedding model {name!r} failed to load: {exc}"
+                    ) from exc
+                except Exception as exc:  # a broken install or model file, named as such
+                    raise EmbeddingFunctionError(
+                        f"embedding model {name!r} failed to load: {type(exc).__name__}: {exc}"
+                    ) from exc
+                self._built[name] = fn
             return name, self._built[name]
+
+    def preload(self) -> None:
+        """Load the default model in a background thread, so the server answers (the
+        heartbeat, collections, vector queries) from the start while it loads; a
+        request that needs it waits for it, and a failure is logged and reported to
+        each request that needs the model (which retries the load)."""
+
+        def load() -> None:
+            try:
+                name, _ = self.get("default")
+                log.info("embedding model %s loaded", name)
+            except EmbeddingFunctionError as exc:
+                log.error("%s", exc)
+
+        threading.Thread(target=load, name="haima-model-preload", daemon=True).start()
 
 
 _WORDS = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\s\u3400-\u9fff\uf900-\ufaff]+")

@@ -24,8 +24,16 @@ def free_port() -> int:
 class ServerProcess:
     """`haima run` on a free loopback port; `start()` returns once it answers."""
 
-    def __init__(self, path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        launcher: list[str] | None = None,
+    ) -> None:
         self.path = path
+        #: The command that runs the CLI (default: this Python, `haima.cli.main`).
+        self.launcher = launcher or HAIMA
         self.args = list(args)
         self.env = {**os.environ, **(env or {})}
         self.port = free_port()
@@ -34,7 +42,15 @@ class ServerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
-        command = [*HAIMA, "run", "--path", str(self.path), "--port", str(self.port), *self.args]
+        command = [
+            *self.launcher,
+            "run",
+            "--path",
+            str(self.path),
+            "--port",
+            str(self.port),
+            *self.args,
+        ]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=self.env

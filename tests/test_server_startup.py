@@ -1,0 +1,106 @@
+"""`haima run` answers before its embedding model is loaded: the heartbeat, collections
+and vector queries work at once, a request that needs the model waits for it, and a model
+that cannot load is reported, naming the cause. The model's loading is gated by a file
+in a real server process (a launcher that wraps the loader), never by timing."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+try:
+    from helpers.server import ServerProcess
+except ImportError:  # tests/ imported as a package
+    from tests.helpers.server import ServerProcess  # type: ignore[no-redef]
+
+#: Runs the CLI with the default model's loader waiting for `open`, or failing on `fail`,
+#: files in the folder named by HAIMA_TEST_GATE.
+GATED_LAUNCHER = """
+import os, pathlib, sys, time
+import haima.embeddings.default as default
+gate = pathlib.Path(os.environ["HAIMA_TEST_GATE"])
+original = default._shared_model
+def gated():
+    deadline = time.monotonic() + 120
+    while not (gate / "open").exists():
+        if (gate / "fail").exists():
+            raise RuntimeError("model file is corrupt (test)")
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test never opened the gate")
+        time.sleep(0.02)
+    return original()
+default._shared_model = gated
+from haima.cli import main
+main()
+"""
+
+
+def gated_server(tmp_path: Path, gate: Path) -> ServerProcess:
+    gate.mkdir()
+    return ServerProcess(
+        tmp_path / "store",
+        "--no-access-log",
+        env={"HAIMA_TEST_GATE": str(gate)},
+        launcher=[__import__("sys").executable, "-c", GATED_LAUNCHER],
+    )
+
+
+def test_the_server_answers_while_the_model_loads(tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    with gated_server(tmp_path, gate) as server, httpx.Client(base_url=server.url) as http:
+        # start() returned on a heartbeat: the gate is still closed, so the model is not
+        # loaded. Collections and vector search need no model.
+        assert http.get("/api/v2/heartbeat").status_code == 200
+        base = "/api/v2/tenants/default_tenant/databases/default_database/collections"
+        made = http.post(
+            base, json={"name": "vectors", "configuration": {"embedding_function": None}}
+        )
+        assert made.status_code == 200, made.text
+        cid = made.json()["id"]
+        assert http.post(
+            f"{base}/{cid}/add", json={"ids": ["a", "b"], "embeddings": [[1, 0], [0, 1]]}
+        ).status_code in (200, 201)
+        found = http.post(
+            f"{base}/{cid}/query", json={"query_embeddings": [[0.9, 0.1]], "n_results": 1}
+        )
+        assert found.json()["ids"] == [["a"]]
+        assert [c["name"] for c in http.get(base).json()] == ["vectors"]
+
+        # A request that needs the model waits for it...
+        answer: list[httpx.Response] = []
+        waiting = threading.Thread(
+            target=lambda: answer.append(
+                httpx.post(
+                    f"{server.url}/v1/embeddings",
+                    json={"model": "default", "input": ["海马"]},
+                    timeout=120,
+                )
+            )
+        )
+        waiting.start()
+        for _ in range(3):  # other requests are served meanwhile
+            assert http.get("/api/v2/heartbeat").status_code == 200
+        assert waiting.is_alive() and not answer, "the request did not wait for the model"
+        (gate / "open").touch()
+        waiting.join(timeout=120)
+        # ... and gets it once loaded.
+        assert answer and answer[0].status_code == 200, answer[0].text if answer else ""
+        assert len(answer[0].json()["data"][0]["embedding"]) == 512
+
+
+def test_a_model_that_fails_to_load_is_reported_with_its_cause(tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    with gated_server(tmp_path, gate) as server:
+        (gate / "fail").touch()
+        response = httpx.post(
+            f"{server.url}/v1/embeddings", json={"model": "default", "input": ["x"]}, timeout=120
+        )
+        assert response.status_code == 500
+        body: Any = response.json()
+        message = str(body)
+        assert "failed to load" in message and "model file is corrupt (test)" in message
+        # The server itself goes on.
+        assert httpx.get(f"{server.url}/api/v2/heartbeat").status_code == 200
