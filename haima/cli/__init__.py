@@ -16,6 +16,7 @@ from haima.cli._info import info
 from haima.cli._ingest import ingest
 from haima.cli._search import search
 from haima.cli._server import run
+from haima.cli._transfer import export_command, import_command, migrate_command
 
 
 @click.group()
@@ -31,3 +32,6 @@ main.add_command(ask)
 main.add_command(info)
 main.add_command(run)
 main.add_command(eval_command)
+main.add_command(export_command)
+main.add_command(import_command)
+main.add_command(migrate_command)
