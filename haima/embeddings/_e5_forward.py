@@ -223,9 +223,16 @@ class E5Forward:
         order = sorted(range(len(segments)), key=lambda s: len(segments[s][1]))
         at = 0
         while at < len(order):  # length buckets: similar lengths pad little
-            length = len(segments[order[at]][1]) + 2
-            take = max(1, TOKENS_PER_PASS // max(length, 1))
-            group = order[at : at + take]
+            # Sorted by length, so the group's last is its longest: grow the group while
+            # its padded size (count × longest) stays within the budget.
+            end = at + 1
+            while (
+                end < len(order)
+                and (end + 1 - at) * (len(segments[order[end]][1]) + 2) <= TOKENS_PER_PASS
+            ):
+                end += 1
+            group = order[at:end]
+            take = len(group)
             longest = len(segments[group[-1]][1]) + 2
             means = self._forward([segments[s][1] for s in group], longest)
             for row, s in enumerate(group):
