@@ -356,14 +356,7 @@ def _measure(
     try:
         collection = target.open(config, fn, configuration)
         start = time.perf_counter()
-        for lo in range(0, len(documents), ADD_BATCH):
-            batch = documents[lo : lo + ADD_BATCH]
-            collection.add(
-                ids=[d.id for d in batch],
-                embeddings=vectors.documents[lo : lo + len(batch)],
-                documents=[d.content for d in batch],
-            )
-        collection.build_index()
+        fill(collection, documents, vectors.documents)
         result.ingest_s = time.perf_counter() - start
         result.docs_indexed = len(documents)
         search = _searcher(collection, config.mode, max(ks))
@@ -381,6 +374,18 @@ def _measure(
         name: float(np.mean([scores[name] for scores in result.per_query.values()]))
         for name in names
     }
+
+
+def fill(collection: Collection, documents: Sequence[Document], vectors: Vectors) -> None:
+    """Add the corpus with its precomputed vectors in batches, then build the index."""
+    for lo in range(0, len(documents), ADD_BATCH):
+        batch = documents[lo : lo + ADD_BATCH]
+        collection.add(
+            ids=[d.id for d in batch],
+            embeddings=vectors[lo : lo + len(batch)],
+            documents=[d.content for d in batch],
+        )
+    collection.build_index()
 
 
 def _searcher(

@@ -22,13 +22,13 @@ from haima.eval.configs import RunConfig
 from haima.eval.datasets import Dataset
 from haima.eval.metrics import score_query
 from haima.eval.runner import (
-    ADD_BATCH,
     EmbeddedTarget,
     Log,
     Target,
     _embed,
     _Precomputed,
     enable_keyword_index,
+    fill,
 )
 
 #: Keyword shares tried: 0 (vectors only) to 1 (keywords only) in steps of 0.1.
@@ -112,14 +112,7 @@ def tune_fusion(
     fn = _Precomputed(vectors, [d.content for d in documents], texts)
     try:
         collection = target.open(config, fn, configuration)
-        for lo in range(0, len(documents), ADD_BATCH):
-            batch = documents[lo : lo + ADD_BATCH]
-            collection.add(
-                ids=[d.id for d in batch],
-                embeddings=vectors.documents[lo : lo + len(batch)],
-                documents=[d.content for d in batch],
-            )
-        collection.build_index()
+        fill(collection, documents, vectors.documents)
 
         def scores(mode: str) -> list[float]:
             out = []

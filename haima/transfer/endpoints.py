@@ -141,13 +141,7 @@ class HaimaSide:
         )
 
     def write(self, name: str, batch: Batch) -> None:
-        if len(batch):
-            self._get(name).add(
-                ids=batch.ids,
-                embeddings=batch.embeddings,
-                documents=batch.documents if any(d is not None for d in batch.documents) else None,
-                metadatas=batch.metadatas if any(m for m in batch.metadatas) else None,
-            )
+        _add(self._get(name), batch)
 
     def delete(self, name: str) -> None:
         self.client.delete_collection(name)
@@ -236,16 +230,22 @@ class ChromaSide:
         )
 
     def write(self, name: str, batch: Batch) -> None:
-        if len(batch):
-            self._get(name).add(
-                ids=batch.ids,
-                embeddings=batch.embeddings,
-                documents=batch.documents if any(d is not None for d in batch.documents) else None,
-                metadatas=batch.metadatas if any(m for m in batch.metadatas) else None,
-            )
+        _add(self._get(name), batch)
 
     def delete(self, name: str) -> None:
         self.client.delete_collection(name)
 
     def close(self) -> None:
         return None
+
+
+def _add(collection: Any, batch: Batch) -> None:
+    """`add` a batch to a Haima or Chroma collection (their `add` takes the same form);
+    all-empty documents or metadata are left out rather than sent as lists of None."""
+    if len(batch):
+        collection.add(
+            ids=batch.ids,
+            embeddings=batch.embeddings,
+            documents=batch.documents if any(d is not None for d in batch.documents) else None,
+            metadatas=batch.metadatas if any(m for m in batch.metadatas) else None,
+        )
