@@ -523,14 +523,18 @@ class CollectionIndex:
         return header, arrays
 
     @classmethod
-    def from_snapshot(cls, cfg: IndexConfig, snapshot: Snapshot) -> CollectionIndex:
+    def from_snapshot(
+        cls, cfg: IndexConfig, snapshot: Snapshot, loader: VectorLoader | None = None
+    ) -> CollectionIndex:
+        """The index a snapshot holds; `loader` gives prepared vectors by rid from SQLite
+        (snapshots since format 2 leave the vectors to it)."""
         header = snapshot.fields
         out = cls(int(header["dim"]), header["metric"], cfg)
         out.seq = int(header["seq"])
-        out.tail = VectorIndex.from_snapshot("flat", out.metric, cfg, snapshot, "tail.")
+        out.tail = VectorIndex.from_snapshot("flat", out.metric, cfg, snapshot, "tail.", loader)
         if header["main_kind"]:
             out.main = VectorIndex.from_snapshot(
-                header["main_kind"], out.metric, cfg, snapshot, "main."
+                header["main_kind"], out.metric, cfg, snapshot, "main.", loader
             )
         id_rids = snapshot.array("ids.rids").tolist()
         ends = snapshot.array("ids.ends").tolist()

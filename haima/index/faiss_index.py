@@ -15,6 +15,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import importlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,7 +193,7 @@ class VectorIndex:
         self.n_deleted = int(self._deleted[: self.size].sum())
 
     def cache_serialized(self) -> None:
-        if self.kind not in ("flat",):
+        if self.kind not in ("flat", "hnsw"):  # those two are saved without FAISS's format
             self._serialized = (int(self.index.ntotal), faiss.serialize_index(self.index))
 
     def drop_serialized(self) -> None:
@@ -298,13 +299,31 @@ class VectorIndex:
     # -- serialisation -------------------------------------------------------------------
 
     def to_arrays(self) -> dict[str, npt.NDArray[Any]]:
-        """The index as named arrays. Flat indexes are saved as their raw vectors (a view,
-        valid until the next change): rebuilding from them is a copy, where FAISS's own
-        deserialisation took 0.7 s for 100k × 384."""
-        vectors = self.all_stored_vectors() if self.kind == "flat" else None
+        """The index as named arrays, without the vectors SQLite already keeps (they are
+        read back from it on load, see `from_snapshot`): a flat part is its live rids; an
+        HNSW part its graph, plus the vectors of its tombstoned positions (deleted from
+        SQLite, still needed to walk the graph). IVF and PQ kinds keep codes, not the
+        vectors, and are saved as FAISS serialises them. Arrays may be views of live
+        state: the caller copies them if it writes them later."""
         payload: dict[str, npt.NDArray[Any]]
-        if vectors is not None:
-            payload = {"vectors": vectors}
+        if self.kind == "flat":
+            live = ~self.deleted
+            return {"live_rids": self.rids[live]}
+        if self.kind == "hnsw":
+            graph = self.index.hnsw
+            payload = {
+                f"hnsw.{name}": faiss.vector_to_array(getattr(graph, name)) for name in _HNSW_ARRAYS
+            }
+            payload["hnsw.params"] = np.array(
+                [graph.entry_point, graph.max_level, graph.efConstruction, graph.efSearch],
+                dtype=np.int64,
+            )
+            dead = np.flatnonzero(self.deleted)
+            stored = self.all_stored_vectors()
+            payload["dead_positions"] = dead
+            payload["dead_vectors"] = (
+                stored[dead] if stored is not None else np.zeros((0, self.dim), np.float32)
+            )
         elif self._serialized is not None and self._serialized[0] == self.index.ntotal:
             payload = {"faiss": self._serialized[1]}
         else:
@@ -315,8 +334,20 @@ class VectorIndex:
 
     @classmethod
     def from_snapshot(
-        cls, kind: str, metric: Metric, cfg: IndexConfig, snapshot: Snapshot, prefix: str
+        cls,
+        kind: str,
+        metric: Metric,
+        cfg: IndexConfig,
+        snapshot: Snapshot,
+        prefix: str,
+        loader: Callable[[Rids], Vectors] | None = None,
     ) -> VectorIndex:
+        """The part a snapshot holds; `loader` reads (prepared) vectors from SQLite for
+        snapshots that leave them out (format 2); older snapshots hold them."""
+        if prefix + "live_rids" in snapshot or prefix + "hnsw.levels" in snapshot:
+            if loader is None:
+                raise ValueError("this snapshot needs the store's vectors to load")
+            return cls._from_graph(kind, metric, cfg, snapshot, prefix, loader)
         rids = snapshot.array(prefix + "rids").astype(np.int64, copy=False)
         deleted = snapshot.array(prefix + "deleted").astype(bool, copy=False)
         if prefix + "vectors" in snapshot:
@@ -341,6 +372,57 @@ class VectorIndex:
         out.size = len(rids)
         out.n_deleted = int(deleted.sum())
         return out
+
+    @classmethod
+    def _from_graph(
+        cls,
+        kind: str,
+        metric: Metric,
+        cfg: IndexConfig,
+        snapshot: Snapshot,
+        prefix: str,
+        loader: Callable[[Rids], Vectors],
+    ) -> VectorIndex:
+        """A flat part from its live rids, or an HNSW part from its graph, with the
+        vectors read from SQLite (and the tombstoned positions' from the snapshot)."""
+        dim = int(snapshot.fields["dim"])
+        if prefix + "live_rids" in snapshot:
+            rids = snapshot.array(prefix + "live_rids").astype(np.int64, copy=False)
+            out = cls(kind, build_faiss_index(kind, dim, metric, cfg, len(rids)), metric)
+            if len(rids):
+                out.add(rids, np.ascontiguousarray(loader(rids)))
+            return out
+        rids = snapshot.array(prefix + "rids").astype(np.int64, copy=False)
+        deleted = snapshot.array(prefix + "deleted").astype(bool, copy=False)
+        vectors = np.empty((len(rids), dim), np.float32)
+        live = np.flatnonzero(~deleted)
+        if len(live):
+            vectors[live] = loader(rids[live])
+        dead = snapshot.array(prefix + "dead_positions").astype(np.int64, copy=False)
+        if len(dead):
+            vectors[dead] = snapshot.array(prefix + "dead_vectors").reshape(len(dead), dim)
+        index = build_faiss_index(kind, dim, metric, cfg, len(rids))
+        graph = index.hnsw
+        for name in _HNSW_ARRAYS:
+            faiss.copy_array_to_vector(snapshot.array(f"{prefix}hnsw.{name}"), getattr(graph, name))
+        entry, top, construction, search = (int(v) for v in snapshot.array(prefix + "hnsw.params"))
+        graph.entry_point, graph.max_level = entry, top
+        graph.efConstruction, graph.efSearch = construction, search
+        if int(graph.levels.size()) != len(rids):
+            raise ValueError("index snapshot is inconsistent: graph size differs from rids")
+        faiss.downcast_index(index.storage).add(vectors)
+        index.ntotal = len(rids)
+        out = cls(kind, index, metric)
+        out._reserve(len(rids))
+        out._rids[: len(rids)] = rids
+        out._deleted[: len(rids)] = deleted
+        out.size = len(rids)
+        out.n_deleted = int(deleted.sum())
+        return out
+
+
+#: The HNSW graph's arrays a snapshot keeps (format 2).
+_HNSW_ARRAYS = ("levels", "offsets", "neighbors", "assign_probas", "cum_nneighbor_per_level")
 
 
 def new_search_params(kind: str, tuning: SearchTuning) -> Any:

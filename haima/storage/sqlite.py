@@ -82,6 +82,9 @@ class Store:
             self.conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         if path is not None:
             self.conn.execute("PRAGMA journal_mode=WAL")
+        # After a checkpoint the WAL file is cut back to 4 MiB: a bulk load otherwise
+        # leaves it at its largest size on disk for good.
+        self.conn.execute("PRAGMA journal_size_limit=4194304")
         self.conn.execute(f"PRAGMA synchronous={synchronous}")
         self.conn.execute("PRAGMA temp_store=MEMORY")
         self.conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
@@ -468,8 +471,12 @@ class Store:
         vectors = vectors_from_blobs([r[1] for r in rows], dimension)
         return rids, vectors, [r[2] for r in rows]
 
-    def vectors_of(self, rids: Sequence[int], dimension: int) -> npt.NDArray[np.float32]:
-        """Stored vectors of `rids`, in the order given."""
+    def vectors_of(
+        self, rids: Sequence[int], dimension: int, *, missing_ok: bool = False
+    ) -> npt.NDArray[np.float32]:
+        """Stored vectors of `rids`, in the order given. `missing_ok`: zeros for rids no
+        longer stored (an index snapshot older than a deletion; the index replays the
+        deletion right after, so such a vector is never an answer)."""
         by_rid: dict[int, bytes] = {}
         with self.lock:
             for part, marks in in_chunks([int(r) for r in rids]):
@@ -478,6 +485,9 @@ class Store:
                         f"SELECT rid, embedding FROM vectors WHERE rid IN ({marks})", part
                     ).fetchall()
                 )
+        if missing_ok and len(by_rid) < len(rids):
+            zero = bytes(4 * dimension)
+            return vectors_from_blobs([by_rid.get(int(r), zero) for r in rids], dimension)
         return vectors_from_blobs([by_rid[int(r)] for r in rids], dimension)
 
     def deletions_after(self, collection_id: str, seq: int) -> Rids:

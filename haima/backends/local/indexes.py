@@ -24,7 +24,7 @@ import numpy as np
 from haima.config import CollectionConfiguration
 from haima.errors import NotFoundError
 from haima.index.collection_index import CollectionIndex, ExtendJob
-from haima.index.faiss_index import Rids, VectorIndex, Vectors
+from haima.index.faiss_index import Rids, VectorIndex, Vectors, prepare
 from haima.index.plan_cache import PlanCache
 from haima.index.snapshot import Snapshot, SnapshotError, write_snapshot
 from haima.storage.rows import CollectionRow
@@ -180,6 +180,18 @@ class IndexCache:
 
         def load(rids: Rids) -> Vectors:
             return self.store.vectors_of([int(r) for r in rids], dimension)
+
+        return load
+
+    def _prepared_loader(self, row: CollectionRow, config: CollectionConfiguration) -> Loader:
+        """Vectors by rid as the index holds them (normalised for cosine), zeros for rids
+        deleted since the snapshot (their deletions are replayed right after loading)."""
+        dimension = row.dimension
+        assert dimension is not None
+
+        def load(rids: Rids) -> Vectors:
+            stored = self.store.vectors_of([int(r) for r in rids], dimension, missing_ok=True)
+            return prepare(stored, config.metric)
 
         return load
 
@@ -339,7 +351,9 @@ class IndexCache:
                             raise SnapshotError("dimension or metric differs from the collection's")
                         if int(header["seq"]) < row.log_floor:
                             raise SnapshotError("older than the deletion log")
-                        index = CollectionIndex.from_snapshot(config.index, snapshot)
+                        index = CollectionIndex.from_snapshot(
+                            config.index, snapshot, self._prepared_loader(row, config)
+                        )
                     index.dirty = False
                     if index.main is not None and index.target_kind() != index.main.kind:
                         index.reconfigure(config.index, self.loader(row))
