@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
@@ -287,10 +288,28 @@ class HttpClient(Client):
         return client
 
 
+#: A target that names a scheme (`name://...`) rather than a path.
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
 def connect(target: str, **options: Any) -> Client:
-    """A client for `target`: an http(s) URL (a server), ":memory:", or a store's path."""
+    """A client for `target`: an http(s) URL (a server), ":memory:", or a store's path.
+    Any other `scheme://` is refused (it would otherwise become a folder of that name)."""
     if target.startswith(("http://", "https://")):
         return HttpClient.from_url(target, **options)
     if target == ":memory:":
         return Client(**options)
+    scheme = _SCHEME.match(target)
+    if scheme:
+        name = scheme.group(1).lower()
+        hint = (
+            "Milvus is not supported by this version of Haima yet; `haima migrate` and "
+            "`haima export` move data between local stores, Haima and Chroma servers"
+            if name.startswith("milvus")
+            else "give a folder path for a local store"
+        )
+        raise InvalidArgumentError(
+            f"target: unsupported scheme {name + '://'!r} in {target!r}; connect() takes "
+            f"http:// or https:// (a Haima server), ':memory:', or a folder path. {hint}"
+        )
     return PersistentClient(target, **options)
