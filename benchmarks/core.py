@@ -659,16 +659,38 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "filtered-10%%, filtered-1%%, filtered-0.1%%, reopen-flat, reopen-auto (repeatable)",
     )
     parser.add_argument("--profile-dir", help="write .prof files of profiled sections here")
+    parser.add_argument(
+        "--only-stall",
+        action="store_true",
+        help="only the row of queries during and right after a bulk add (benchmarks/stall.py "
+        "at 20,000 x 384, where the auto index switches to HNSW)",
+    )
+    parser.add_argument("--no-stall", action="store_true", help="skip that row")
     args = parser.parse_args(argv)
     if args.quick:
         args.n, args.dim, args.queries = 30_000, 128, 100
     return args
 
 
+def stall_section() -> None:
+    """Queries while a bulk add runs and right after it, beside raw FAISS (stall.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from stall import report as stall_report
+
+    print("\n== queries during and right after a bulk add (20,000 x 384, auto index) ==")
+    for line in stall_report(20_000, 384, 1_000, 6.0):
+        print(line)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.only_stall:
+        stall_section()
+        return 0
     report = run(args)
     summary(report)
+    if not args.no_stall:
+        stall_section()
     if args.json:
         Path(args.json).write_text(
             json.dumps([asdict(line) | {"ratio": line.ratio} for line in report.lines], indent=2)
