@@ -615,6 +615,9 @@ class Store:
             rids = self._rids_of_ids(collection_id, ids)
             if not rids:
                 return []
+            # `+` keeps SQLite from reading the collection's index (every record of it:
+            # 3 ms for 100 ids in 20,000) instead of looking the rids up (0.13 ms).
+            where[0] = "+r.collection_id = ?"
             where.append("r.rid IN (SELECT value FROM json_each(?))")
             args.append(json.dumps(rids))
         if filt is not None:
