@@ -50,7 +50,8 @@ def create_app(config: ServerConfig) -> FastAPI:
         state = ServerState(config)
         app.state.haima = state
         if config.preload_embeddings and models.available:
-            models.preload()  # in the background: the server answers meanwhile
+            # In the background, once requests pause: the server answers meanwhile.
+            models.preload(quiet_for=app.state.metrics.quiet_for)
         try:
             yield
         finally:

@@ -77,12 +77,19 @@ class Metrics:
             lambda: [0] * (len(BUCKETS) + 1)
         )
         self._sums: defaultdict[tuple[str, str], float] = defaultdict(float)
+        self._last_request = self.started
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         with self._lock:
+            self._last_request = time.monotonic()
             self._requests[(method, route, status)] += 1
             self._buckets[(method, route)][bisect.bisect_left(BUCKETS, seconds)] += 1
             self._sums[(method, route)] += seconds
+
+    def quiet_for(self) -> float:
+        """Seconds since the last request ended (or since start, before any)."""
+        with self._lock:
+            return time.monotonic() - self._last_request
 
     def totals(self, exclude_prefix: str | None = None) -> RequestTotals:
         """Every request so far, except those whose route starts with `exclude_prefix`."""
