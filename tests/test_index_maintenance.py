@@ -159,3 +159,45 @@ def test_a_build_discarded_by_a_reconfiguration_changes_nothing(
     assert status["ann"] is None and status["exact"] == 2_000  # flat: no ANN part
     found = col.query(query_embeddings=data[5][None, :], n_results=1)["ids"][0]
     assert found == ["r5"]
+
+
+def test_other_requests_go_on_while_a_first_query_loads_an_index(tmp_path: Path) -> None:
+    """A large store's first query reads its index back (from the snapshot and SQLite)
+    without the lock: listing collections, counting and other collections' queries do not
+    wait for it."""
+    store = tmp_path / "store"
+    data = vectors(3_000, 7)
+    with haima.PersistentClient(store) as client:
+        big = client.create_collection(
+            "big", configuration={"index": {"type": "hnsw"}}, embedding_function=None
+        )
+        big.add(ids=[f"r{i}" for i in range(3_000)], embeddings=data)
+        big.build_index()
+        small = client.create_collection("small", embedding_function=None)
+        small.add(ids=["only"], embeddings=data[:1])
+    client = haima.PersistentClient(store)
+    backend: Any = client._backend
+    loading = Held("load")
+    backend.indexes.before_load = lambda collection_id: loading("load", collection_id)
+    try:
+        big = client.get_collection("big", embedding_function=None)
+        answer: list[Any] = []
+        first = threading.Thread(
+            target=lambda: answer.append(big.query(query_embeddings=data[42:43], n_results=1))
+        )
+        first.start()
+        assert loading.entered.wait(timeout=60), "the first query did not load off the lock"
+        names = finishes(lambda: sorted(c.name for c in client.list_collections()))
+        assert names == ["big", "small"]
+        assert finishes(big.count) == 3_000
+        backend.indexes.before_load = None  # the small collection loads without waiting
+        other = client.get_collection("small", embedding_function=None)
+        found = finishes(lambda: other.query(query_embeddings=data[:1], n_results=1))
+        assert found["ids"] == [["only"]]
+        assert first.is_alive() and not answer  # still held
+        loading.release.set()
+        first.join(timeout=60)
+        assert answer and answer[0]["ids"] == [["r42"]]
+    finally:
+        loading.release.set()
+        client.close()

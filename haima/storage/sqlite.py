@@ -478,13 +478,15 @@ class Store:
         longer stored (an index snapshot older than a deletion; the index replays the
         deletion right after, so such a vector is never an answer)."""
         by_rid: dict[int, bytes] = {}
-        with self.lock:
-            for part, marks in in_chunks([int(r) for r in rids]):
-                by_rid.update(
-                    self.conn.execute(
-                        f"SELECT rid, embedding FROM vectors WHERE rid IN ({marks})", part
-                    ).fetchall()
-                )
+        for part, marks in in_chunks([int(r) for r in rids]):
+            # The lock per chunk, not around the loop: loading a large index reads many
+            # chunks, and listing collections or a heartbeat should not wait for all.
+            with self.lock:
+                found = self.conn.execute(
+                    f"SELECT rid, embedding FROM vectors WHERE rid IN ({marks})", part
+                ).fetchall()
+            by_rid.update(found)
+            time.sleep(0)  # let a thread waiting for the lock take it (locks are not fair)
         if missing_ok and len(by_rid) < len(rids):
             zero = bytes(4 * dimension)
             return vectors_from_blobs([by_rid.get(int(r), zero) for r in rids], dimension)

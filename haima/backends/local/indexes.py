@@ -75,6 +75,39 @@ class IndexCache:
         #: the lock, so that two of them never overlap. Taken *before* the backend's lock,
         #: never while holding it.
         self.maintenance = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
+        #: Test hook: called without the lock just before an index is loaded off it.
+        self.before_load: Callable[[str], None] | None = None
+
+    def load_unlocked(self, collection_id: str, lock: threading.RLock) -> None:
+        """Load the collection's index from its snapshot *without* holding `lock` (the
+        backend's), then install it, so that a large store's first query does not keep
+        every other request (listing collections, other collections' queries) waiting
+        while it reads the vectors back from SQLite. Nothing happens when the index is
+        loaded already, or there is no snapshot to load; the caller's locked path then
+        builds or catches it up as before."""
+        with lock:
+            if collection_id in self.slots or self.root is None:
+                return
+            row = self.store.get_collection_by_id(collection_id)
+            if row.dimension is None or not self._snapshot_path(collection_id).exists():
+                return
+            # One load per collection at a time (two would read the same vectors twice);
+            # other collections load meanwhile.
+            gate = self._loading.setdefault(collection_id, threading.Lock())
+        with gate:
+            with lock:
+                if collection_id in self.slots:
+                    return
+            if self.before_load is not None:
+                self.before_load(collection_id)
+            index = self._load(row)  # the store takes its lock per statement
+            with lock:
+                self._loading.pop(collection_id, None)
+                current = self.store.get_collection_by_id(collection_id)
+                if collection_id in self.slots or current.configuration != row.configuration:
+                    return  # loaded meanwhile, or reconfigured: the locked path decides
+                self.slots[collection_id] = IndexSlot(index)  # catches up at first use
 
     def synced(self, collection_id: str, row: CollectionRow) -> IndexSlot | None:
         """The collection's index, caught up with every committed write (None: the

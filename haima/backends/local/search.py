@@ -101,6 +101,8 @@ class Searcher:
         """One search. Each SQL read is a single statement (its own snapshot); if a record
         found by the search was deleted by another process before its row was read, the
         index is marked stale and None is returned, so the caller searches again."""
+        if collection_id not in self.indexes.slots:  # a first query: load off the lock
+            self.indexes.load_unlocked(collection_id, self.lock)
         with self.lock:
             row, config, slot = self.indexes.for_query(collection_id)
             if search.mode == "vector":
