@@ -363,15 +363,9 @@ class VectorIndex:
             # Streamed into FAISS's structures: no intermediate copy of the index.
             reader = faiss.PyCallbackIOReader(snapshot.reader(prefix + "faiss"), 1 << 20)
             index = faiss.read_index(reader)
-        out = cls(kind, index, metric)
         if len(rids) != index.ntotal or len(deleted) != len(rids):
             raise ValueError("index snapshot is inconsistent: rid count differs from FAISS's")
-        out._reserve(len(rids))
-        out._rids[: len(rids)] = rids
-        out._deleted[: len(rids)] = deleted
-        out.size = len(rids)
-        out.n_deleted = int(deleted.sum())
-        return out
+        return cls._with_positions(kind, index, metric, rids, deleted)
 
     @classmethod
     def _from_graph(
@@ -412,6 +406,13 @@ class VectorIndex:
             raise ValueError("index snapshot is inconsistent: graph size differs from rids")
         faiss.downcast_index(index.storage).add(vectors)
         index.ntotal = len(rids)
+        return cls._with_positions(kind, index, metric, rids, deleted)
+
+    @classmethod
+    def _with_positions(
+        cls, kind: str, index: Any, metric: Metric, rids: Rids, deleted: npt.NDArray[np.bool_]
+    ) -> VectorIndex:
+        """A part over a loaded FAISS index whose positions hold `rids` (tombstones marked)."""
         out = cls(kind, index, metric)
         out._reserve(len(rids))
         out._rids[: len(rids)] = rids
