@@ -91,40 +91,43 @@ def portable_configuration(configuration: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class HaimaSide:
-    def __init__(self, client: haima.Client, label: str) -> None:
-        self.client = client
-        self.label = label
+class _ChromaShapedSide:
+    """What a Haima and a Chroma client do alike: their collections' `get` and `add`
+    take the same arguments and answer in the same shape."""
+
+    client: Any
+
+    def _get(self, name: str) -> Any:
+        raise NotImplementedError
 
     def collection_names(self) -> list[str]:
         return sorted(c.name for c in self.client.list_collections())
 
+    def read(self, name: str, offset: int, limit: int) -> Batch:
+        return _batch(self._get(name).get(offset=offset, limit=limit, include=INCLUDE))
+
+    def read_ids(self, name: str, ids: list[str]) -> Batch:
+        return _batch(self._get(name).get(ids=ids, include=INCLUDE))
+
+    def write(self, name: str, batch: Batch) -> None:
+        _add(self._get(name), batch)
+
+    def delete(self, name: str) -> None:
+        self.client.delete_collection(name)
+
+
+class HaimaSide(_ChromaShapedSide):
+    def __init__(self, client: haima.Client, label: str) -> None:
+        self.client = client
+        self.label = label
+
     def _get(self, name: str) -> haima.Collection:
-        return self.client.get_collection(name, embedding_function=None)
+        found: haima.Collection = self.client.get_collection(name, embedding_function=None)
+        return found
 
     def describe(self, name: str) -> CollectionInfo:
         col = self._get(name)
         return CollectionInfo(name, col.metadata, dict(col.configuration), col.count())
-
-    def read(self, name: str, offset: int, limit: int) -> Batch:
-        return self._batch(self._get(name).get(offset=offset, limit=limit, include=INCLUDE))
-
-    def read_ids(self, name: str, ids: list[str]) -> Batch:
-        return self._batch(self._get(name).get(ids=ids, include=INCLUDE))
-
-    @staticmethod
-    def _batch(got: Any) -> Batch:
-        if not got["ids"]:
-            return Batch.empty()
-        embeddings = got["embeddings"]
-        return Batch(
-            ids=list(got["ids"]),
-            embeddings=np.asarray(embeddings if embeddings is not None else [], np.float32).reshape(
-                len(got["ids"]), -1
-            ),
-            documents=list(got["documents"] or [None] * len(got["ids"])),
-            metadatas=[m or None for m in (got["metadatas"] or [None] * len(got["ids"]))],
-        )
 
     def count(self, name: str) -> int | None:
         try:
@@ -140,17 +143,11 @@ class HaimaSide:
             embedding_function=None,
         )
 
-    def write(self, name: str, batch: Batch) -> None:
-        _add(self._get(name), batch)
-
-    def delete(self, name: str) -> None:
-        self.client.delete_collection(name)
-
     def close(self) -> None:
         self.client.close()
 
 
-class ChromaSide:
+class ChromaSide(_ChromaShapedSide):
     """A Chroma 1.x server through the official client (`pip install chromadb`)."""
 
     def __init__(self, url: str) -> None:
@@ -173,9 +170,6 @@ class ChromaSide:
         )
         self.label = url
 
-    def collection_names(self) -> list[str]:
-        return sorted(c.name for c in self.client.list_collections())
-
     def _get(self, name: str) -> Any:
         return self.client.get_collection(name)
 
@@ -190,27 +184,6 @@ class ChromaSide:
         if metadata:
             metadata = {k: v for k, v in metadata.items() if not k.startswith("hnsw:")} or None
         return CollectionInfo(name, metadata, {"metric": space}, col.count())
-
-    def read(self, name: str, offset: int, limit: int) -> Batch:
-        return self._batch(self._get(name).get(offset=offset, limit=limit, include=INCLUDE))
-
-    def read_ids(self, name: str, ids: list[str]) -> Batch:
-        return self._batch(self._get(name).get(ids=ids, include=INCLUDE))
-
-    @staticmethod
-    def _batch(got: Any) -> Batch:
-        n = len(got["ids"])
-        if not n:
-            return Batch.empty()
-        embeddings = got.get("embeddings")
-        return Batch(
-            ids=list(got["ids"]),
-            embeddings=np.asarray(embeddings if embeddings is not None else [], np.float32).reshape(
-                n, -1
-            ),
-            documents=list(got.get("documents") or [None] * n),
-            metadatas=[dict(m) if m else None for m in (got.get("metadatas") or [None] * n)],
-        )
 
     def count(self, name: str) -> int | None:
         try:
@@ -229,12 +202,6 @@ class ChromaSide:
             embedding_function=None,
         )
 
-    def write(self, name: str, batch: Batch) -> None:
-        _add(self._get(name), batch)
-
-    def delete(self, name: str) -> None:
-        self.client.delete_collection(name)
-
     def close(self) -> None:
         return None
 
@@ -249,3 +216,19 @@ def _add(collection: Any, batch: Batch) -> None:
             documents=batch.documents if any(d is not None for d in batch.documents) else None,
             metadatas=batch.metadatas if any(m for m in batch.metadatas) else None,
         )
+
+
+def _batch(got: Any) -> Batch:
+    """A `get` answer (Haima's or Chroma's) as a Batch."""
+    n = len(got["ids"])
+    if not n:
+        return Batch.empty()
+    embeddings = got.get("embeddings")
+    return Batch(
+        ids=list(got["ids"]),
+        embeddings=np.asarray(embeddings if embeddings is not None else [], np.float32).reshape(
+            n, -1
+        ),
+        documents=list(got.get("documents") or [None] * n),
+        metadatas=[dict(m) if m else None for m in (got.get("metadatas") or [None] * n)],
+    )
