@@ -31,6 +31,15 @@ class Batch:
     def empty(cls, dim: int = 0) -> Batch:
         return cls([], np.zeros((0, dim), np.float32), [], [])
 
+    def rows(self, start: int, stop: int | None = None) -> Batch:
+        """The records from `start` to `stop` (a slice)."""
+        return Batch(
+            self.ids[start:stop],
+            self.embeddings[start:stop],
+            self.documents[start:stop],
+            self.metadatas[start:stop],
+        )
+
     def records(self) -> Iterator[dict[str, Any]]:
         """One JSON-ready mapping per record (the JSONL line's fields, in order)."""
         for i, record_id in enumerate(self.ids):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,7 +97,8 @@ def migrate(
             for name in _chosen(src, collections):
                 info = src.describe(name)
                 done = _prepare_destination(dst, info, restart)
-                _copy(src, dst, name, info.count, done, batch_size, progress, after_batch)
+                batches = _batches(src, name, done, batch_size)
+                _copy(batches, dst, name, info.count, done, progress, after_batch)
                 report.collections.append(_verified(src, dst, name, done))
             return report
         finally:
@@ -125,18 +126,18 @@ def _prepare_destination(dst: Side, info: CollectionInfo, restart: bool) -> int:
 
 
 def _copy(
-    src: Side,
+    batches: Iterable[Batch],
     dst: Side,
     name: str,
     total: int,
     done: int,
-    batch_size: int,
     progress: bool | None,
     after_batch: AfterBatch | None,
 ) -> None:
-    with progress_bar(total, f"{name}", progress) as advance:
+    """Write `batches` (the records after the `done` already there) to `dst`'s `name`."""
+    with progress_bar(total, name, progress) as advance:
         advance(done)
-        for batch in _batches(src, name, done, batch_size):
+        for batch in batches:
             dst.write(name, batch)
             done += len(batch)
             advance(len(batch))
@@ -155,10 +156,24 @@ def _batches(side: Side, name: str, start: int, size: int) -> Iterator[Batch]:
 
 
 def _checksum(side: Side, name: str, batch_size: int = DEFAULT_BATCH) -> Checksum:
+    return _sum(_batches(side, name, 0, batch_size))
+
+
+def _sum(batches: Iterable[Batch]) -> Checksum:
     total = Checksum()
-    for batch in _batches(side, name, 0, batch_size):
+    for batch in batches:
         total.add(batch)
     return total
+
+
+def _after(batches: Iterable[Batch], skip: int) -> Iterator[Batch]:
+    """`batches` without their first `skip` records."""
+    for batch in batches:
+        if skip >= len(batch):
+            skip -= len(batch)
+            continue
+        yield batch.rows(skip)
+        skip = 0
 
 
 def _verified(src: Side, dst: Side, name: str, resumed_at: int) -> CollectionReport:
@@ -270,9 +285,7 @@ def export(
                 writer.close()
                 _save_manifest(out, manifest)
             expected = _checksum(src, name)
-            found = Checksum()
-            for batch in read_export(out, name):
-                found.add(batch)
+            found = _sum(read_export(out, name))
             if not _compare(name, expected, found, src.label, str(out)):
                 raise VerificationError(
                     f"collection {name!r}: the exported embeddings differ from the source's"
@@ -399,18 +412,12 @@ class _ParquetWriter:
                 table = parquet_table(batch)
                 self.writer = self.pq.ParquetWriter(self.path, table.schema)
             room = self.rows_per_part - self.in_part
-            piece = Batch(
-                batch.ids[start : start + room],
-                batch.embeddings[start : start + room],
-                batch.documents[start : start + room],
-                batch.metadatas[start : start + room],
-            )
+            piece = batch.rows(start, start + room)
             self.writer.write_table(parquet_table(piece))
             self.in_part += len(piece)
             start += len(piece)
             if self.in_part == self.rows_per_part:
                 self._close_part()
-        self.entry["rows_pending"] = self.in_part
 
     def _close_part(self) -> None:
         self.writer.close()
@@ -422,7 +429,6 @@ class _ParquetWriter:
     def close(self) -> None:
         if self.writer is not None:
             self._close_part()
-        self.entry.pop("rows_pending", None)
 
 
 def read_export(folder: str | Path, name: str, batch_size: int = DEFAULT_BATCH) -> Iterator[Batch]:
@@ -492,26 +498,9 @@ def import_(
             entry = entries[name]
             info = CollectionInfo(name, entry["metadata"], entry["configuration"], entry["count"])
             done = _prepare_destination(dst, info, restart)
-            skipped = 0
-            with progress_bar(info.count, name, progress) as advance:
-                advance(done)
-                for batch in read_export(out, name, batch_size):
-                    if skipped + len(batch) <= done:
-                        skipped += len(batch)
-                        continue
-                    if skipped < done:  # the batch the interrupted run stopped in
-                        cut = done - skipped
-                        batch = Batch(batch.ids[cut:], batch.embeddings[cut:],
-                                      batch.documents[cut:], batch.metadatas[cut:])  # fmt: skip
-                        skipped = done
-                    dst.write(name, batch)
-                    skipped += len(batch)
-                    advance(len(batch))
-                    if after_batch is not None:
-                        after_batch(name, skipped)
-            expected = Checksum()
-            for batch in read_export(out, name, batch_size):
-                expected.add(batch)
+            batches = _after(read_export(out, name, batch_size), done)
+            _copy(batches, dst, name, info.count, done, progress, after_batch)
+            expected = _sum(read_export(out, name, batch_size))
             found = _checksum(dst, name)
             if not _compare(name, expected, found, str(out), destination):
                 _embeddings_close(read_export(out, name, batch_size), dst, name)
