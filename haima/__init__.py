@@ -7,7 +7,7 @@ docs.add(ids=["a"], embeddings=[[0.1, 0.2]], documents=["..."], metadatas=[{"k":
 docs.query(query_embeddings=[[0.1, 0.2]], n_results=5, where={"k": {"$gte": 1}})
 """
 
-from haima.client import Client, HttpClient, PersistentClient, connect
+from haima.client import Client, HttpClient, MilvusClient, PersistentClient, connect
 from haima.collection import Collection
 from haima.errors import (
     AuthorizationError,
@@ -41,6 +41,7 @@ __all__ = [
     "HttpClient",
     "InvalidArgumentError",
     "InvalidFilterError",
+    "MilvusClient",
     "MissingDependencyError",
     "NotFoundError",
     "PersistentClient",

@@ -288,28 +288,66 @@ class HttpClient(Client):
         return client
 
 
+class MilvusClient(Client):
+    """A client over Milvus (`haima[milvus]`): a Milvus server or cluster at `uri`
+    ("http://host:19530", "https://...", with `token` "user:password" or an API key),
+    or a milvus-lite file ("./store.db"). `db_name`: the Milvus database Haima keeps its
+    catalog and collections in. The API is the same as every other client's; what
+    differs is listed in docs/scale-out.md."""
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        token: str | None = None,
+        db_name: str | None = None,
+        settings: Settings | None = None,
+        tenant: str = DEFAULT_TENANT,
+        database: str = DEFAULT_DATABASE,
+    ) -> None:
+        # Imported here: pymilvus is an optional dependency, and slow to import.
+        from haima.backends.milvus import MilvusBackend
+
+        settings = settings or Settings()
+        backend = MilvusBackend(uri, token=token, db_name=db_name, settings=settings)
+        super().__init__(settings, tenant=tenant, database=database, backend=backend)
+        self.uri = uri
+
+
 #: A target that names a scheme (`name://...`) rather than a path.
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+#: Milvus targets of `connect`, and the pymilvus URI each becomes.
+_MILVUS_SCHEMES = {"milvus": "http://", "milvus+http": "http://", "milvus+https": "https://"}
+_CONNECT_FORMS = (
+    "http:// or https:// (a Haima server), milvus://host:19530 or milvus+https://host "
+    "(a Milvus server), milvus-lite:///path/store.db, ':memory:', or a folder path"
+)
 
 
 def connect(target: str, **options: Any) -> Client:
-    """A client for `target`: an http(s) URL (a server), ":memory:", or a store's path.
-    Any other `scheme://` is refused (it would otherwise become a folder of that name)."""
+    """A client for `target`: an http(s) URL (a Haima server), a Milvus URI
+    (`milvus://host:19530`, `milvus+https://host` with `token=`, `milvus-lite:///path.db`),
+    ":memory:", or a store's path. Any other `scheme://` is refused (it would otherwise
+    become a folder of that name)."""
     if target.startswith(("http://", "https://")):
         return HttpClient.from_url(target, **options)
     if target == ":memory:":
         return Client(**options)
     scheme = _SCHEME.match(target)
-    if scheme:
-        name = scheme.group(1).lower()
-        hint = (
-            "Milvus is not supported by this version of Haima yet; `haima migrate` and "
-            "`haima export` move data between local stores, Haima and Chroma servers"
-            if name.startswith("milvus")
-            else "give a folder path for a local store"
-        )
-        raise InvalidArgumentError(
-            f"target: unsupported scheme {name + '://'!r} in {target!r}; connect() takes "
-            f"http:// or https:// (a Haima server), ':memory:', or a folder path. {hint}"
-        )
-    return PersistentClient(target, **options)
+    if scheme is None:
+        return PersistentClient(target, **options)
+    name = scheme.group(1).lower()
+    rest = target[scheme.end() :]
+    if name in _MILVUS_SCHEMES:
+        return MilvusClient(_MILVUS_SCHEMES[name] + rest, **options)
+    if name == "milvus-lite":
+        if not rest.endswith(".db"):
+            raise InvalidArgumentError(
+                f"target: a milvus-lite store is a file whose name ends in .db, got {rest!r} "
+                "(e.g. milvus-lite:///data/store.db or milvus-lite://./store.db)"
+            )
+        return MilvusClient(rest, **options)
+    raise InvalidArgumentError(
+        f"target: unsupported scheme {name + '://'!r} in {target!r}; connect() takes "
+        f"{_CONNECT_FORMS}"
+    )

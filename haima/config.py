@@ -90,6 +90,18 @@ class KeywordConfig:
     rrf_k: int = DEFAULT_RRF_K
 
 
+def keyword_index_missing(mode: str, collection: str) -> InvalidArgumentError:
+    """The error of a keyword or hybrid query on a collection without the keyword index,
+    naming both ways to turn it on (every backend raises this one)."""
+    return InvalidArgumentError(
+        f"mode={mode!r}: collection {collection!r} has no keyword index; enable "
+        f"it with `haima collections modify {collection} --keyword` or, in Python, "
+        "collection.modify(configuration={'keyword': {'enabled': True}}) (either "
+        "indexes the stored documents), or create the collection with that "
+        "configuration"
+    )
+
+
 @dataclass(frozen=True)
 class CollectionConfiguration:
     metric: Metric = "cosine"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,12 +11,17 @@ import pytest
 
 import haima
 from tests.helpers.server import ServerProcess, fresh_tenant
+from tests.milvus_exclusions import MILVUS_EXCLUSIONS
 
 ClientFactory = Callable[[], haima.Client]
 
 
-@pytest.fixture(params=["memory", "persistent", "http"])
+@pytest.fixture(params=["memory", "persistent", "http", "milvus"])
 def client_kind(request: pytest.FixtureRequest) -> str:
+    if request.param == "milvus":
+        reason = MILVUS_EXCLUSIONS.get(request.function.__name__)
+        if reason is not None:
+            pytest.skip(f"not on Milvus: {reason}")
     return str(request.param)
 
 
@@ -27,6 +33,21 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
     server = ServerProcess(root / "store", "--no-preload", "--no-access-log").start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_milvus(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One milvus-lite store for the Milvus variant of the contract suite; each test works
+    in a tenant of its own (as on the shared server)."""
+    return str(tmp_path_factory.mktemp("shared-milvus") / "store.db")
+
+
+def fresh_milvus_tenant(uri: str) -> str:
+    tenant = f"t-{uuid.uuid4().hex}"
+    with haima.MilvusClient(uri) as admin:
+        admin.create_tenant(tenant)
+        admin.create_database("default_database", tenant=tenant)
+    return tenant
 
 
 @pytest.fixture
@@ -41,8 +62,15 @@ def make_client(
     if client_kind == "http":
         server: ServerProcess = request.getfixturevalue("shared_server")
         tenant = fresh_tenant(server.url)
+    if client_kind == "milvus":
+        milvus_uri: str = request.getfixturevalue("shared_milvus")
+        tenant = fresh_milvus_tenant(milvus_uri)
 
     def factory() -> haima.Client:
+        if client_kind == "milvus":
+            m: haima.Client = haima.MilvusClient(milvus_uri, tenant=tenant)
+            opened.append(m)
+            return m
         if client_kind == "http":
             c: haima.Client = haima.HttpClient.from_url(
                 server.url, tenant=tenant, database="default_database"

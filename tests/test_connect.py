@@ -22,11 +22,8 @@ def test_paths_and_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 @pytest.mark.parametrize(
     ("target", "hint"),
     [
-        ("milvus-lite:///data/x.db", "Milvus is not supported"),
-        ("milvus://localhost:19530", "Milvus is not supported"),
-        ("milvus+https://host", "Milvus is not supported"),
-        ("file:///tmp/store", "give a folder path"),
-        ("ftp://host/store", "give a folder path"),
+        ("file:///tmp/store", "milvus-lite:///path/store.db"),
+        ("ftp://host/store", "milvus://host:19530"),
     ],
 )
 def test_other_schemes_are_refused_and_create_nothing(
@@ -37,3 +34,21 @@ def test_other_schemes_are_refused_and_create_nothing(
         haima.connect(target)
     assert hint in str(info.value) and "http:// or https://" in str(info.value)
     assert list(tmp_path.iterdir()) == []  # no folder named after the URL
+
+
+def test_milvus_lite_target_opens_a_milvus_client(tmp_path: Path) -> None:
+    target = f"milvus-lite://{tmp_path / 'store.db'}"
+    with haima.connect(target) as client:
+        assert isinstance(client, haima.MilvusClient)
+        client.create_collection("kept", embedding_function=None).add(
+            ids=["a"], embeddings=[[1.0, 0.0]]
+        )
+    with haima.connect(target) as again:  # a second client sees what the first made
+        assert again.get_collection("kept", embedding_function=None).count() == 1
+    assert (tmp_path / "store.db").exists()
+
+
+def test_milvus_lite_target_must_name_a_db_file(tmp_path: Path) -> None:
+    with pytest.raises(haima.InvalidArgumentError, match=r"ends in \.db"):
+        haima.connect(f"milvus-lite://{tmp_path / 'folder'}")
+    assert list(tmp_path.iterdir()) == []

@@ -341,7 +341,17 @@ def test_chinese_document_contains(client: haima.Client) -> None:
     assert col.get(where_document={"$contains": "城市"})["ids"] == ["sh"]
     assert col.get(where_document={"$contains": "一座城"})["ids"] == ["sh"]
     assert col.get(where_document={"$not_contains": "北京"})["ids"] == ["sh", "en"]
+
+
+def test_document_regex(client: haima.Client) -> None:
+    col = _collection(client)
+    col.add(
+        ids=["bj", "en"],
+        embeddings=random_vectors(2, DIM),
+        documents=["我爱北京天安门", "Beijing and Shanghai"],
+    )
     assert col.get(where_document={"$regex": "^Bei.*hai$"})["ids"] == ["en"]
+    assert col.get(where_document={"$not_regex": "^Bei"})["ids"] == ["bj"]
 
 
 def test_persistent_data_survives_reopen(make_client: ClientFactory, client_kind: str) -> None:
@@ -405,6 +415,8 @@ def test_collection_outlives_an_unreferenced_client(
             return haima.Client()
         if client_kind == "persistent":
             return haima.PersistentClient(tmp_path / "store")
+        if client_kind == "milvus":
+            return haima.MilvusClient(str(tmp_path / "orphan.db"))
         return haima.HttpClient.from_url(request.getfixturevalue("shared_server").url)
 
     col = throwaway().get_or_create_collection(f"orphan-{client_kind}", embedding_function=None)

@@ -1,8 +1,8 @@
-"""The two ends of a transfer: a Haima store (a local path, or a Haima server's URL) or a
-Chroma 1.x server (through the official `chromadb` client), behind one small interface.
+"""The two ends of a transfer: a Haima store (a local path, a Haima server's URL or a
+Milvus URI, all through Haima's client) or a Chroma 1.x server (through the official
+`chromadb` client), behind one small interface.
 
-A URL is asked what it is (`GET /`: Haima's server names itself); Milvus URIs need the
-Milvus backend, which this version does not have, and are refused saying so.
+A URL is asked what it is (`GET /`: Haima's server names itself).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from haima.transfer.records import Batch
 from haima.types import IncludeField
 
 INCLUDE: list[IncludeField] = ["embeddings", "documents", "metadatas"]
+MILVUS_PREFIXES = ("milvus://", "milvus+http://", "milvus+https://", "milvus-lite://")
 
 
 @dataclass
@@ -49,15 +50,15 @@ class Side(Protocol):
 
 def open_side(target: str, *, create: bool) -> Side:
     """The store or server `target` names: a folder path, http(s)://host:port (Haima or
-    Chroma, told apart by asking), or a Milvus URI (refused: not in this version)."""
-    if target.startswith(("milvus://", "milvus+https://", "milvus-lite://")):
-        raise InvalidArgumentError(
-            f"{target!r}: Milvus endpoints need Haima's Milvus backend, which this version "
-            "does not have yet; move through a local store or a Haima server instead"
-        )
+    Chroma, told apart by asking), or a Milvus URI (milvus://, milvus+https://,
+    milvus-lite:///path.db)."""
+    if target.startswith(MILVUS_PREFIXES):
+        return HaimaSide(haima.connect(target), target)
     if "://" in target and not target.startswith(("http://", "https://")):
         raise InvalidArgumentError(
-            f"{target!r}: expected a folder, http(s)://host:port (a Haima or Chroma server)"
+            f"{target!r}: expected a folder, http(s)://host:port (a Haima or Chroma server) "
+            "or a Milvus URI (milvus://host:19530, milvus+https://host, "
+            "milvus-lite:///path/store.db)"
         )
     if target.startswith(("http://", "https://")):
         if _is_haima(target):

@@ -6,7 +6,6 @@ indexes.py         the index cache: FAISS indexes in step with SQLite, snapshots
 search.py          vector, keyword and hybrid search; the planner's cached plans
 results.py         hits shaped as Chroma's query results
 background.py      the indexer thread and the filtered-view builder
-parsed_filters.py  `where` / `where_document` parsed once per distinct filter
 """
 
 from haima.backends.local.backend import STORE_FILE, LocalBackend

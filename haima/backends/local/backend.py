@@ -16,9 +16,9 @@ from typing import Any
 from haima.backends.base import CollectionModel, QueryMode
 from haima.backends.local.background import Background
 from haima.backends.local.indexes import IndexCache
-from haima.backends.local.parsed_filters import parse_filters
 from haima.backends.local.search import PLAN_CACHE_FLOOR, Search, Searcher
 from haima.backends.local.writes import Writer
+from haima.backends.parsed_filters import parse_filters
 from haima.config import CollectionConfiguration
 from haima.errors import NotFoundError, ResetNotAllowedError
 from haima.filters import IdIn, combine

@@ -13,9 +13,9 @@ import numpy.typing as npt
 
 from haima.backends.base import QueryMode
 from haima.backends.local.indexes import IndexCache, IndexSlot
-from haima.backends.local.parsed_filters import names_ids
 from haima.backends.local.results import RECORD_FIELDS, ids_result, padded, query_result
-from haima.config import CollectionConfiguration
+from haima.backends.parsed_filters import names_ids
+from haima.config import CollectionConfiguration, keyword_index_missing
 from haima.errors import DimensionMismatchError, InvalidArgumentError
 from haima.filters import Filter
 from haima.index.collection_index import CollectionIndex
@@ -213,13 +213,7 @@ class Searcher:
         the collection's fusion orders them; distance = 1 − fused score (0 … 1)."""
         assert search.texts is not None
         if not config.keyword.enabled or not self._keyword_ready(row.id):
-            raise InvalidArgumentError(
-                f"mode={search.mode!r}: collection {row.name!r} has no keyword index; enable "
-                f"it with `haima collections modify {row.name} --keyword` or, in Python, "
-                "collection.modify(configuration={'keyword': {'enabled': True}}) (either "
-                "indexes the stored documents), or create the collection with that "
-                "configuration"
-            )
+            raise keyword_index_missing(search.mode, row.name)
         if search.mode == "keyword":
             return padded(self._keyword_ranks(row, search.texts, search.n_results, search.filt))
         return padded(self._hybrid_ranks(row, config, slot, search))

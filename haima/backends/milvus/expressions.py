@@ -1,0 +1,136 @@
+"""Haima's filter language compiled to Milvus boolean expressions.
+
+Metadata is stored twice in a Milvus row: exactly, as JSON text (what `get` returns), and
+*type-tagged* in a JSON field `m` for filtering, each key prefixed by the kind of its value:
+``{"year": 2020, "tags": ["a"]}`` becomes ``{"n:year": 2020, "ls:tags": ["a"]}``. The tags
+give Haima's typed semantics for free: `{"k": 1}` looks only at `m["n:k"]`, so it never
+matches the string "1" or the bool True, and 1 matches 1.0 (Milvus compares JSON numbers
+numerically).
+
+Milvus evaluates a comparison on a missing JSON key as unknown, and `not unknown` is
+unknown: `not (m["n:k"] == 5)` leaves out records without the key. Haima's negations are
+complements (they match records without the key), so every leaf is made two-valued by
+guarding it with `exists`, and negation is then plain `not`.
+
+What Milvus cannot evaluate (`$regex`, `$not_regex`) is refused with an error naming the
+operator and the backend; no filter silently answers differently.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from haima.errors import InvalidFilterError
+from haima.filters import (
+    And,
+    Compare,
+    DocContains,
+    DocRegex,
+    Exists,
+    Filter,
+    IdIn,
+    InSet,
+    Kind,
+    ListContains,
+    Not,
+    Or,
+    Scalar,
+    kind_of,
+)
+
+#: The JSON field holding type-tagged metadata, and the fields of id and document.
+TAGGED_FIELD = "m"
+ID_FIELD = "id"
+DOCUMENT_FIELD = "document"
+
+_LIST_TAGS: dict[Kind, str] = {"s": "ls", "n": "ln", "b": "lb"}
+_ALL_TAGS = ("s", "n", "b", "ls", "ln", "lb")
+_COMPARISONS = {"$eq": "==", "$ne": "==", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+
+def tagged_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """Metadata as stored in the `m` field: each key prefixed by its value's kind."""
+    tagged: dict[str, Any] = {}
+    for key, value in (metadata or {}).items():
+        if isinstance(value, list):
+            tagged[f"{_LIST_TAGS[kind_of(value[0])]}:{key}"] = value
+        else:
+            tagged[f"{kind_of(value)}:{key}"] = value
+    return tagged
+
+
+def literal(value: Scalar) -> str:
+    """A scalar as a Milvus expression literal."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return string_literal(value)
+    return repr(value)  # int, or a finite float (repr round-trips)
+
+
+def string_literal(text: str) -> str:
+    """A double-quoted Milvus string. Milvus knows the escapes \\\\ \\" \\n \\t \\r but not
+    \\u, so other characters (control characters included) are written as they are."""
+    escaped = (
+        text.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\t", "\\t")
+        .replace("\r", "\\r")
+    )
+    return f'"{escaped}"'
+
+
+def _field(tag: str, key: str) -> str:
+    return f"{TAGGED_FIELD}[{string_literal(f'{tag}:{key}')}]"
+
+
+def _guarded(field: str, test: str) -> str:
+    """`test` on a JSON key, false (not unknown) when the key is missing."""
+    return f"(exists {field} and {test})"
+
+
+def _like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere: its own % _ and \\ escaped."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def compile_filter(node: Filter) -> str:
+    """The Milvus expression selecting exactly the records `node` matches (the semantics
+    of `haima.filter_reference.matches`)."""
+    if isinstance(node, And):
+        return "(" + " and ".join(compile_filter(c) for c in node.children) + ")"
+    if isinstance(node, Or):
+        return "(" + " or ".join(compile_filter(c) for c in node.children) + ")"
+    if isinstance(node, Not):
+        return f"(not {compile_filter(node.child)})"
+    if isinstance(node, IdIn):
+        return f"({ID_FIELD} in [{', '.join(string_literal(i) for i in node.ids)}])"
+    if isinstance(node, Compare):
+        field = _field(node.kind, node.key)
+        positive = _guarded(field, f"{field} {_COMPARISONS[node.op]} {literal(node.value)}")
+        return f"(not {positive})" if node.op == "$ne" else positive
+    if isinstance(node, InSet):
+        field = _field(node.kind, node.key)
+        any_of = " or ".join(f"{field} == {literal(v)}" for v in node.values)
+        positive = _guarded(field, f"({any_of})")
+        return f"(not {positive})" if node.negate else positive
+    if isinstance(node, ListContains):
+        field = _field(_LIST_TAGS[node.kind], node.key)
+        positive = _guarded(field, f"json_contains({field}, {literal(node.value)})")
+        return f"(not {positive})" if node.negate else positive
+    if isinstance(node, Exists):
+        present = " or ".join(f"exists {_field(tag, node.key)}" for tag in _ALL_TAGS)
+        return f"({present})" if node.present else f"(not ({present}))"
+    if isinstance(node, DocContains):
+        pattern = string_literal(_like_pattern(node.text))
+        positive = f"({DOCUMENT_FIELD} is not null and {DOCUMENT_FIELD} like {pattern})"
+        return f"(not {positive})" if node.negate else positive
+    if isinstance(node, DocRegex):
+        op = "$not_regex" if node.negate else "$regex"
+        raise InvalidFilterError(
+            f"where_document.{op}: the Milvus backend cannot evaluate regular expressions "
+            "(Milvus has no regex operator); use $contains, or a local or server store"
+        )
+    raise TypeError(f"unknown filter node {node!r}")  # pragma: no cover - exhaustive
