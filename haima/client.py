@@ -11,6 +11,7 @@ from typing import Any
 from haima import validation
 from haima.backends.base import Backend, CollectionModel
 from haima.backends.local import LocalBackend
+from haima.backends.milvus.uri import is_milvus_target, milvus_uri
 from haima.collection import Collection
 from haima.config import new_collection_settings
 from haima.embeddings import EmbeddingFunction, from_spec, spec_of
@@ -316,8 +317,6 @@ class MilvusClient(Client):
 
 #: A target that names a scheme (`name://...`) rather than a path.
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-#: Milvus targets of `connect`, and the pymilvus URI each becomes.
-_MILVUS_SCHEMES = {"milvus": "http://", "milvus+http": "http://", "milvus+https": "https://"}
 _CONNECT_FORMS = (
     "http:// or https:// (a Haima server), milvus://host:19530 or milvus+https://host "
     "(a Milvus server), milvus-lite:///path/store.db, ':memory:', or a folder path"
@@ -337,16 +336,8 @@ def connect(target: str, **options: Any) -> Client:
     if scheme is None:
         return PersistentClient(target, **options)
     name = scheme.group(1).lower()
-    rest = target[scheme.end() :]
-    if name in _MILVUS_SCHEMES:
-        return MilvusClient(_MILVUS_SCHEMES[name] + rest, **options)
-    if name == "milvus-lite":
-        if not rest.endswith(".db"):
-            raise InvalidArgumentError(
-                f"target: a milvus-lite store is a file whose name ends in .db, got {rest!r} "
-                "(e.g. milvus-lite:///data/store.db or milvus-lite://./store.db)"
-            )
-        return MilvusClient(rest, **options)
+    if is_milvus_target(target):
+        return MilvusClient(milvus_uri(target), **options)
     raise InvalidArgumentError(
         f"target: unsupported scheme {name + '://'!r} in {target!r}; connect() takes "
         f"{_CONNECT_FORMS}"

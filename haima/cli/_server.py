@@ -40,6 +40,21 @@ def _configure_logging(level: str, access_log: bool) -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="The store to serve (created if missing).",
 )
+@click.option(
+    "--backend",
+    "milvus",
+    default=None,
+    metavar="MILVUS_URI",
+    help="Serve a Milvus store instead of --path: milvus://host:19530, "
+    "milvus+https://host (with --milvus-token) or milvus-lite:///path/store.db.",
+)
+@click.option(
+    "--milvus-token",
+    envvar="HAIMA_MILVUS_TOKEN",
+    default=None,
+    help="The Milvus token (user:password or an API key). Env: HAIMA_MILVUS_TOKEN.",
+)
+@click.option("--milvus-db", default=None, help="The Milvus database Haima works in.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
@@ -112,6 +127,9 @@ def _configure_logging(level: str, access_log: bool) -> None:
 )
 def run(
     path: Path,
+    milvus: str | None,
+    milvus_token: str | None,
+    milvus_db: str | None,
     host: str,
     port: int,
     api_key: str | None,
@@ -145,8 +163,20 @@ def run(
             "and delete data. Set --api-key (or HAIMA_API_KEY), bind 127.0.0.1, or pass "
             "--allow-unauthenticated."
         )
+    if milvus is not None:
+        from haima.backends.milvus import is_milvus_target
+
+        if not is_milvus_target(milvus):
+            raise click.BadParameter(
+                f"{milvus!r} is not a Milvus URI (milvus://host:19530, milvus+https://host, "
+                "milvus-lite:///path/store.db)",
+                param_hint="--backend",
+            )
     config = ServerConfig(
         path=path,
+        milvus=milvus,
+        milvus_token=milvus_token,
+        milvus_db=milvus_db,
         api_key=api_key or None,
         allow_reset=allow_reset,
         max_request_bytes=max_request_mb * 1024 * 1024,
@@ -159,7 +189,7 @@ def run(
     _configure_logging(log_level, access_log)
     shown = f"[{host}]" if ":" in host else host
     click.echo(
-        f"Haima {path} on http://{shown}:{port}  (console: /, API docs: /docs, Chroma clients: "
+        f"Haima {milvus or path} on http://{shown}:{port}  (console: /, API docs: /docs, Chroma clients: "
         f"chromadb.HttpClient(host={host!r}, port={port}))",
         err=True,
     )

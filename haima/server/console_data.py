@@ -20,7 +20,6 @@ import numpy.typing as npt
 import haima
 from haima import validation
 from haima.backends.base import CollectionModel
-from haima.backends.local import LocalBackend
 from haima.backends.wire import decode_embeddings
 from haima.collection import Collection
 from haima.config import CollectionConfiguration
@@ -28,7 +27,7 @@ from haima.embeddings import embed_queries
 from haima.errors import InvalidArgumentError, NotFoundError
 from haima.server.metrics import Metrics, RequestTotals, RequestWindow
 from haima.server.projection import Projection, fit_pca
-from haima.server.state import ServerState
+from haima.server.state import ServedBackend, ServerState
 from haima.types import IncludeField, Vectors
 
 #: Largest sample the map may ask for: 20,000 points are still drawn at once by a
@@ -89,7 +88,7 @@ def all_collections(state: ServerState, sizes: SizeCache) -> list[dict[str, Any]
 
 
 def index_status(
-    backend: LocalBackend, collection_id: str, config: CollectionConfiguration
+    backend: ServedBackend, collection_id: str, config: CollectionConfiguration
 ) -> dict[str, Any]:
     """The index's type as configured and its state (see `LocalBackend.index_status`)."""
     return {"type": config.index.type, **backend.index_status(collection_id)}
@@ -104,16 +103,17 @@ class SizeCache:
         self._known: dict[str, tuple[int, int, bool]] = {}
         self._lock = threading.Lock()
 
-    def text_bytes(self, backend: LocalBackend, collection_id: str, count: int) -> tuple[int, bool]:
+    def text_bytes(
+        self, backend: ServedBackend, collection_id: str, count: int
+    ) -> tuple[int, bool]:
         """(bytes, estimated)"""
-        store = backend.store
-        seq, _ = store.seq_of(collection_id)
+        seq = backend.version(collection_id)
         with self._lock:
             known = self._known.get(collection_id)
         if known is not None and known[0] == seq:
             return known[1], known[2]
         estimated = count > EXACT_TEXT_ROWS
-        summed, rows = store.text_bytes(collection_id, EXACT_TEXT_ROWS)
+        summed, rows = backend.text_bytes(collection_id, EXACT_TEXT_ROWS)
         nbytes = round(summed * count / rows) if estimated and rows else summed
         with self._lock:
             self._known[collection_id] = (seq, nbytes, estimated)
@@ -121,7 +121,7 @@ class SizeCache:
 
 
 def disk_bytes(
-    backend: LocalBackend, model: CollectionModel, count: int, sizes: SizeCache
+    backend: ServedBackend, model: CollectionModel, count: int, sizes: SizeCache
 ) -> dict[str, Any]:
     """The collection's share of the store folder: its index snapshot, its vectors and
     the bytes of its ids, documents and metadata in SQLite (data, without SQLite's page
@@ -213,7 +213,7 @@ class MapCache:
         self._lock = threading.Lock()
 
     def sample(self, state: ServerState, collection: Collection, size: int, seed: int) -> MapSample:
-        seq, _ = state.backend.store.seq_of(collection.id)
+        seq = state.backend.version(collection.id)
         key = (collection.id, seq, size, seed)
         with self._lock:
             found = self._samples.get(key)

@@ -8,16 +8,32 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from haima.backends.base import CollectionModel
+from haima.backends.base import Backend, CollectionModel
 from haima.backends.local import LocalBackend
 from haima.collection import Collection
 from haima.embeddings import EmbeddingFunction, from_spec
 from haima.errors import InvalidArgumentError, NotFoundError
+from haima.index.plan_cache import PlanCacheStats
 from haima.settings import Settings
 
 log = logging.getLogger("haima.server")
+
+
+class ServedBackend(Backend, Protocol):
+    """What a server needs of its backend besides the Backend protocol: the store's
+    namespaces, index states and sizes for the console and /metrics."""
+
+    def all_databases(self) -> list[tuple[str, str]]: ...
+
+    def index_status(self, collection_id: str) -> dict[str, Any]: ...
+
+    def version(self, collection_id: str) -> int: ...
+
+    def text_bytes(self, collection_id: str, limit: int) -> tuple[int, int]: ...
+
+    def plan_cache_stats(self) -> PlanCacheStats: ...
 
 
 @dataclass(frozen=True)
@@ -25,6 +41,12 @@ class ServerConfig:
     """How `haima run` was started."""
 
     path: Path
+    #: Serve a Milvus store instead of the local one at `path`: a `connect` target
+    #: (milvus://host:19530, milvus+https://host, milvus-lite:///path/store.db).
+    milvus: str | None = None
+    #: The Milvus token ("user:password" or an API key) and database.
+    milvus_token: str | None = None
+    milvus_db: str | None = None
     api_key: str | None = None
     allow_reset: bool = False
     #: Request bodies over this size get 413.
@@ -52,7 +74,7 @@ class ServerState:
         self.settings = Settings(
             allow_reset=config.allow_reset, filter_view_after=config.filter_view_after
         )
-        self.backend = LocalBackend(config.path, self.settings)
+        self.backend: ServedBackend = open_backend(config, self.settings)
         self._functions: dict[str, EmbeddingFunction | None] = {}
         self._functions_lock = threading.Lock()
 
@@ -122,6 +144,19 @@ class ServerState:
             for model in self.backend.list_collections(tenant, database, None, None):
                 sizes.append((tenant, database, model.name, self.backend.count(model.id)))
         return sizes
+
+
+def open_backend(config: ServerConfig, settings: Settings) -> ServedBackend:
+    if config.milvus is None:
+        return LocalBackend(config.path, settings)
+    from haima.backends.milvus import MilvusBackend, milvus_uri
+
+    return MilvusBackend(
+        milvus_uri(config.milvus),
+        token=config.milvus_token,
+        db_name=config.milvus_db,
+        settings=settings,
+    )
 
 
 def _uuid_hex(value: str) -> str | None:

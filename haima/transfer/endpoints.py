@@ -14,12 +14,12 @@ from typing import Any, Protocol
 import numpy as np
 
 import haima
+from haima.backends.milvus.uri import is_milvus_target
 from haima.errors import InvalidArgumentError, MissingDependencyError, NotFoundError
 from haima.transfer.records import Batch
 from haima.types import IncludeField
 
 INCLUDE: list[IncludeField] = ["embeddings", "documents", "metadatas"]
-MILVUS_PREFIXES = ("milvus://", "milvus+http://", "milvus+https://", "milvus-lite://")
 
 
 @dataclass
@@ -52,7 +52,7 @@ def open_side(target: str, *, create: bool) -> Side:
     """The store or server `target` names: a folder path, http(s)://host:port (Haima or
     Chroma, told apart by asking), or a Milvus URI (milvus://, milvus+https://,
     milvus-lite:///path.db)."""
-    if target.startswith(MILVUS_PREFIXES):
+    if is_milvus_target(target):
         return HaimaSide(haima.connect(target), target)
     if "://" in target and not target.startswith(("http://", "https://")):
         raise InvalidArgumentError(

@@ -317,6 +317,14 @@ class LocalBackend:
             status["snapshot_bytes"] = self.indexes.snapshot_bytes(collection_id)
         return status
 
+    def version(self, collection_id: str) -> int:
+        """A number that changes with every write to the collection (its write sequence)."""
+        return self.store.seq_of(collection_id)[0]
+
+    def text_bytes(self, collection_id: str, limit: int) -> tuple[int, int]:
+        """(bytes of ids, documents and metadata, rows read) over at most `limit` records."""
+        return self.store.text_bytes(collection_id, limit)
+
     def plan_cache_stats(self) -> PlanCacheStats:
         with self.lock:
             return self.plans.stats()

@@ -4,8 +4,10 @@ backend.py      MilvusBackend, the Backend protocol over pymilvus
 catalog.py      tenants, databases and collections in one Milvus collection
 schema.py       record fields, index types, metrics and search parameters
 expressions.py  the filter language compiled to Milvus expressions
+uri.py          milvus:// and milvus-lite:// targets → pymilvus URIs
 """
 
 from haima.backends.milvus.backend import MilvusBackend
+from haima.backends.milvus.uri import MILVUS_PREFIXES, is_milvus_target, milvus_uri
 
-__all__ = ["MilvusBackend"]
+__all__ = ["MILVUS_PREFIXES", "MilvusBackend", "is_milvus_target", "milvus_uri"]

@@ -52,6 +52,7 @@ from haima.errors import (
 )
 from haima.filters import Filter, IdIn, combine
 from haima.index.fusion import convex_fusion, reciprocal_rank_fusion
+from haima.index.plan_cache import PlanCacheStats
 from haima.settings import Settings
 from haima.storage.sqlite import DEFAULT_DATABASE, DEFAULT_TENANT
 from haima.types import (
@@ -72,6 +73,10 @@ WRITE_BATCH_BYTES = 16 << 20
 #: their vectors are read and ranked here. Milvus's filtered ANN search can miss
 #: neighbours when few records match (HNSW's graph falls apart under a tight filter).
 EXACT_MATCH_LIMIT = 2_048
+#: Catalog entries are read again after this many seconds, so that most calls skip a
+#: round trip to Milvus; changes made by other clients (a rename, new search settings, a
+#: deleted collection) are seen within it.
+CATALOG_TTL = 1.0
 #: Hybrid search fuses this many candidates from each side: max(factor × n, floor), as
 #: the local engine does.
 _HYBRID_FACTOR, _HYBRID_FLOOR = 4, 50
@@ -111,6 +116,10 @@ class MilvusBackend:
         self._loaded: set[str] = set()
         self._seq_lock = threading.Lock()
         self._last_seq = 0
+        #: Catalog entries by collection id, with when they were read (see `_entry`).
+        self._entries: dict[str, tuple[float, CatalogCollection]] = {}
+        #: Writes per collection through this backend (`version`).
+        self._writes: dict[str, int] = {}
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -197,7 +206,7 @@ class MilvusBackend:
             created=time.time_ns(),
         )
         # The Milvus collection is made by the first write, which fixes the dimension.
-        self._catalog.put_collection(collection)
+        self._put(collection)
         return collection.model()
 
     def get_collection(self, tenant: str, database: str, name: str) -> CollectionModel:
@@ -234,6 +243,7 @@ class MilvusBackend:
             self._client.drop_collection(collection.milvus_name)
         self._loaded.discard(collection.milvus_name)
         self._catalog.delete_collection(collection.id)
+        self._entries.pop(collection.id, None)
 
     def modify_collection(
         self,
@@ -254,7 +264,7 @@ class MilvusBackend:
         )
         if configuration is not None and self._exists(current):
             new = self._reconfigure(current, new)
-        self._catalog.put_collection(new)
+        self._put(new)
         return new.model()
 
     def _reconfigure(self, old: CatalogCollection, new: CatalogCollection) -> CatalogCollection:
@@ -305,17 +315,28 @@ class MilvusBackend:
             iterator.close()
         self._client.load_collection(target)
         moved = dataclasses.replace(collection, milvus_name=target)
-        self._catalog.put_collection(moved)
+        self._put(moved)
         self._client.drop_collection(collection.milvus_name)
         self._loaded.discard(collection.milvus_name)
         self._loaded.add(target)
         return moved
 
     def _entry(self, collection_id: str) -> CatalogCollection:
+        """The collection's catalog entry, read again once CATALOG_TTL has passed."""
+        now = time.monotonic()
+        cached = self._entries.get(collection_id)
+        if cached is not None and now - cached[0] < CATALOG_TTL:
+            return cached[1]
         entry = self._catalog.collection_by_id(collection_id)
         if entry is None:
+            self._entries.pop(collection_id, None)
             raise NotFoundError(f"collection {collection_id} does not exist")
+        self._entries[collection_id] = (now, entry)
         return entry
+
+    def _put(self, entry: CatalogCollection) -> None:
+        self._catalog.put_collection(entry)
+        self._entries[entry.id] = (time.monotonic(), entry)
 
     def _exists(self, collection: CatalogCollection) -> bool:
         """Whether the collection's Milvus collection exists (made by its first write),
@@ -352,7 +373,7 @@ class MilvusBackend:
         self._client.load_collection(name)
         self._loaded.add(name)
         made = dataclasses.replace(collection, dimension=dimension)
-        self._catalog.put_collection(made)
+        self._put(made)
         return made
 
     # -- writes --------------------------------------------------------------------------------
@@ -502,6 +523,11 @@ class MilvusBackend:
         write = self._client.upsert if upsert else self._client.insert
         for batch in _batches(rows):
             write(collection.milvus_name, batch)
+        self._wrote(collection.id)
+
+    def _wrote(self, collection_id: str) -> None:
+        with self._seq_lock:
+            self._writes[collection_id] = self._writes.get(collection_id, 0) + 1
 
     def delete(
         self,
@@ -518,6 +544,7 @@ class MilvusBackend:
         if not self._exists(collection):
             return
         self._client.delete(collection.milvus_name, filter=expression)
+        self._wrote(collection.id)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -634,12 +661,15 @@ class MilvusBackend:
             else (len(query_embeddings) if query_embeddings is not None else 0)
         )
         hits: list[list[tuple[str, float]]] = [[] for _ in range(queries)]
+        rows: dict[str, dict[str, Any]] = {}  # fields of hits read along with them
         if self._exists(collection) and n_results > 0 and queries:
             n = min(n_results, MILVUS_WINDOW)
             expression = compile_filter(filt) if filt is not None else ""
             if mode == "vector":
                 assert query_embeddings is not None
-                hits = self._vector_hits(collection, config, query_embeddings, n, expression)
+                hits = self._vector_hits(
+                    collection, config, query_embeddings, n, expression, rows, _fields(include)
+                )
             elif mode == "keyword":
                 assert query_texts is not None
                 hits = self._keyword_hits(collection, query_texts, n, expression)
@@ -648,7 +678,7 @@ class MilvusBackend:
                 hits = self._hybrid_hits(
                     collection, config, query_embeddings, query_texts, n, expression
                 )
-        return self._query_result(collection, hits, include)
+        return self._query_result(collection, hits, include, rows)
 
     def _vector_hits(
         self,
@@ -657,7 +687,11 @@ class MilvusBackend:
         vectors: Vectors,
         n: int,
         expression: str,
+        rows: dict[str, dict[str, Any]] | None = None,
+        fields: Sequence[str] = (ID_FIELD,),
     ) -> list[list[tuple[str, float]]]:
+        """The `n` nearest records to each vector; with `rows`, their `fields` are put
+        there as the search returns them (saving a second read for the answer)."""
         if expression and config.index.type != "flat":
             few = self._few_matches(collection, expression)
             if few is not None:
@@ -669,8 +703,12 @@ class MilvusBackend:
             limit=n,
             filter=expression,
             search_params=search_params(config),
-            output_fields=[ID_FIELD],
+            output_fields=list(fields),
         )
+        if rows is not None:
+            for answer in answers:
+                for hit in answer:
+                    rows[hit["id"]] = {ID_FIELD: hit["id"], **hit["entity"]}
         return [
             [(h["id"], distance_of(config.metric, h["distance"])) for h in answer]
             for answer in answers
@@ -746,13 +784,14 @@ class MilvusBackend:
         collection: CatalogCollection,
         hits: list[list[tuple[str, float]]],
         include: Sequence[IncludeField],
+        rows: dict[str, dict[str, Any]],
     ) -> QueryResult:
-        wanted = [f for f in ("documents", "metadatas", "embeddings") if f in include]
-        fields = [*RECORD_FIELDS, VECTOR_FIELD] if "embeddings" in include else RECORD_FIELDS
-        records: dict[str, dict[str, Any]] = {}
-        if wanted:
-            every = list(dict.fromkeys(i for answer in hits for i, _ in answer))
-            records = self._stored(collection, every, fields)
+        fields = _fields(include)
+        records = dict(rows)
+        if len(fields) > 1:
+            every = dict.fromkeys(i for answer in hits for i, _ in answer)
+            missing = [i for i in every if i not in records]
+            records.update(self._stored(collection, missing, fields) if missing else {})
         dimension = collection.dimension or 0
         return QueryResult(
             ids=[[i for i, _ in answer] for answer in hits],
@@ -775,11 +814,72 @@ class MilvusBackend:
             included=list(include),
         )
 
+    # -- what a server shows (console, /metrics) ------------------------------------------------
+
+    def all_databases(self) -> list[tuple[str, str]]:
+        return [(t, d) for t in self._catalog.tenants() for d in self._catalog.databases(t)]
+
+    def index_status(self, collection_id: str) -> dict[str, Any]:
+        """The Milvus index as Milvus describes it: its type, rows indexed and pending."""
+        collection = self._entry(collection_id)
+        if not self._exists(collection):
+            return {"state": "empty", "ann": None, "snapshot_bytes": 0}
+        info = self._client.describe_index(collection.milvus_name, VECTOR_FIELD)
+        pending = int(info.get("pending_index_rows", 0))
+        return {
+            "state": "building" if pending else "ready",
+            "ann": str(info.get("index_type", "")).lower() or None,
+            "indexed": int(info.get("indexed_rows", 0)),
+            "exact": 0,
+            "pending": pending,
+            "snapshot_bytes": 0,  # Milvus keeps its indexes itself
+        }
+
+    def version(self, collection_id: str) -> int:
+        """Changes with every write through this backend (writes by other clients of the
+        Milvus deployment are not seen: the console's caches then lag by their lifetime)."""
+        return self._writes.get(collection_id, 0)
+
+    def text_bytes(self, collection_id: str, limit: int) -> tuple[int, int]:
+        """(bytes of ids, documents and metadata, rows read) over at most `limit` records."""
+        collection = self._entry(collection_id)
+        if not self._exists(collection):
+            return 0, 0
+        rows = self._client.query(
+            collection.milvus_name,
+            filter="",
+            output_fields=[ID_FIELD, DOCUMENT_FIELD, METADATA_FIELD],
+            limit=min(limit, MILVUS_WINDOW),
+        )
+        summed = sum(
+            len(r[ID_FIELD].encode())
+            + len((r[DOCUMENT_FIELD] or "").encode())
+            + len(r[METADATA_FIELD].encode())
+            for r in rows
+        )
+        return summed, len(rows)
+
+    def plan_cache_stats(self) -> PlanCacheStats:
+        """Milvus plans its own filtered searches: Haima caches none."""
+        return PlanCacheStats(plans=0, views=0, building=0, nbytes=0)
+
     def build_index(self, collection_id: str) -> None:
         """Milvus builds its indexes itself; this waits until the collection's is done."""
         collection = self._entry(collection_id)
         if self._exists(collection):
             self._client.flush(collection.milvus_name)
+
+
+def _fields(include: Sequence[IncludeField]) -> list[str]:
+    """The record fields an answer with `include` needs."""
+    fields = [ID_FIELD]
+    if "documents" in include:
+        fields.append(DOCUMENT_FIELD)
+    if "metadatas" in include:
+        fields.append(METADATA_FIELD)
+    if "embeddings" in include:
+        fields.append(VECTOR_FIELD)
+    return fields
 
 
 def _index_build(config: CollectionConfiguration) -> tuple[Any, ...]:

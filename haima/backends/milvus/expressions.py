@@ -12,8 +12,9 @@ unknown: `not (m["n:k"] == 5)` leaves out records without the key. Haima's negat
 complements (they match records without the key), so every leaf is made two-valued by
 guarding it with `exists`, and negation is then plain `not`.
 
-What Milvus cannot evaluate (`$regex`, `$not_regex`) is refused with an error naming the
-operator and the backend; no filter silently answers differently.
+What Milvus cannot evaluate (`$regex`, `$not_regex`, and `$contains` of a text holding
+% _ or \\) is refused with an error naming the operator and the backend; no filter
+silently answers differently.
 """
 
 from __future__ import annotations
@@ -65,7 +66,10 @@ def literal(value: Scalar) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return string_literal(value)
-    return repr(value)  # int, or a finite float (repr round-trips)
+    # An int, or a finite float (repr round-trips). Milvus's parser takes `-1` in a
+    # comparison but not as a function argument, `(-1)` in both.
+    text = repr(value)
+    return f"({text})" if text.startswith("-") else text  # -0.0 too
 
 
 def string_literal(text: str) -> str:
@@ -90,10 +94,24 @@ def _guarded(field: str, test: str) -> str:
     return f"(exists {field} and {test})"
 
 
-def _like_pattern(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere: its own % _ and \\ escaped."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+#: Characters a `$contains` text may not hold on Milvus: LIKE's wildcards and its escape.
+#: milvus-lite reads an escaped wildcard (`\\%`) as a literal once an expression also
+#: tests a JSON key, and as a backslash followed by a wildcard otherwise; no escaping
+#: gives one answer in both, so such texts are refused rather than matched loosely.
+LIKE_SPECIALS = frozenset("%_\\")
+
+
+def _like_pattern(text: str, op: str) -> str:
+    """A LIKE pattern matching `text` anywhere."""
+    specials = sorted(LIKE_SPECIALS.intersection(text))
+    if specials:
+        shown = " ".join(specials)
+        raise InvalidFilterError(
+            f"where_document.{op}: the Milvus backend cannot match the characters {shown} "
+            "in a text (Milvus's LIKE treats them as wildcards and escapes, inconsistently "
+            "across versions); search without them, or use a local or server store"
+        )
+    return f"%{text}%"
 
 
 def compile_filter(node: Filter) -> str:
@@ -124,7 +142,8 @@ def compile_filter(node: Filter) -> str:
         present = " or ".join(f"exists {_field(tag, node.key)}" for tag in _ALL_TAGS)
         return f"({present})" if node.present else f"(not ({present}))"
     if isinstance(node, DocContains):
-        pattern = string_literal(_like_pattern(node.text))
+        op = "$not_contains" if node.negate else "$contains"
+        pattern = string_literal(_like_pattern(node.text, op))
         positive = f"({DOCUMENT_FIELD} is not null and {DOCUMENT_FIELD} like {pattern})"
         return f"(not {positive})" if node.negate else positive
     if isinstance(node, DocRegex):
