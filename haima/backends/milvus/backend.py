@@ -73,6 +73,10 @@ WRITE_BATCH_BYTES = 16 << 20
 #: their vectors are read and ranked here. Milvus's filtered ANN search can miss
 #: neighbours when few records match (HNSW's graph falls apart under a tight filter).
 EXACT_MATCH_LIMIT = 2_048
+#: How long a filter found to match more than EXACT_MATCH_LIMIT records is believed to
+#: (writes through this client end it sooner); and how many such filters are kept.
+MATCH_SIZE_TTL = 10.0
+_LARGE_FILTERS_KEPT = 4096
 #: Catalog entries are read again after this many seconds, so that most calls skip a
 #: round trip to Milvus; changes made by other clients (a rename, new search settings, a
 #: deleted collection) are seen within it.
@@ -118,6 +122,8 @@ class MilvusBackend:
         self._last_seq = 0
         #: Catalog entries by collection id, with when they were read (see `_entry`).
         self._entries: dict[str, tuple[float, CatalogCollection]] = {}
+        #: (collection id, expression) → (when, version) of filters matching many records.
+        self._large_filters: dict[tuple[str, str], tuple[float, int]] = {}
         #: Writes per collection through this backend (`version`).
         self._writes: dict[str, int] = {}
         self._closed = False
@@ -718,18 +724,28 @@ class MilvusBackend:
         self, collection: CatalogCollection, expression: str
     ) -> tuple[list[str], Vectors] | None:
         """The ids and vectors of the records `expression` matches, if they are few
-        enough to rank exactly (see EXACT_MATCH_LIMIT); else None."""
-        ids = self._client.query(
+        enough to rank exactly (see EXACT_MATCH_LIMIT); else None. A filter found to match
+        more is remembered for MATCH_SIZE_TTL (or until this client writes), so that its
+        next queries go straight to Milvus's search."""
+        key = (collection.id, expression)
+        now = time.monotonic()
+        version = self.version(collection.id)
+        large = self._large_filters.get(key)
+        if large is not None and now - large[0] < MATCH_SIZE_TTL and large[1] == version:
+            return None
+        rows = self._client.query(
             collection.milvus_name,
             filter=expression,
-            output_fields=[ID_FIELD],
+            output_fields=[ID_FIELD, VECTOR_FIELD],
             limit=EXACT_MATCH_LIMIT + 1,
         )
-        if len(ids) > EXACT_MATCH_LIMIT:
+        if len(rows) > EXACT_MATCH_LIMIT:
+            if len(self._large_filters) >= _LARGE_FILTERS_KEPT:
+                self._large_filters.clear()
+            self._large_filters[key] = (now, version)
             return None
-        found = self._stored(collection, [r[ID_FIELD] for r in ids], [ID_FIELD, VECTOR_FIELD])
-        names = list(found)
-        return names, _matrix([found[i][VECTOR_FIELD] for i in names], collection.dimension or 0)
+        ids = [r[ID_FIELD] for r in rows]
+        return ids, _matrix([r[VECTOR_FIELD] for r in rows], collection.dimension or 0)
 
     def _keyword_hits(
         self, collection: CatalogCollection, texts: list[str], n: int, expression: str
