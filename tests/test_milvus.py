@@ -245,3 +245,24 @@ def test_chroma_client_against_a_server_on_milvus(tmp_path: Path) -> None:
     # the data is in Milvus, where a Haima client finds it
     with haima.connect(target) as direct:
         assert direct.get_collection(name, embedding_function=None).count() == 3
+
+
+def test_the_cli_works_on_milvus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from haima.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("北京是中国的首都。", encoding="utf-8")
+    (tmp_path / "notes" / "b.md").write_text("Milvus shards data across machines.")
+    target = ["--url", "milvus-lite://./kb.db"]
+    runner = CliRunner()
+    first = runner.invoke(main, ["ingest", "notes", "-c", "kbase", *target])
+    assert first.exit_code == 0, first.output
+    assert "2 added" in first.output
+    again = runner.invoke(main, ["ingest", "notes", "-c", "kbase", *target])
+    assert "2 unchanged" in again.output  # incremental, as on a local store
+    found = runner.invoke(main, ["search", "首都", "-c", "kbase", "--json", *target])
+    assert found.exit_code == 0, found.output
+    assert "北京是中国的首都" in found.output.split("Milvus shards")[0]

@@ -4,6 +4,7 @@ collection, turning Haima's errors into clean CLI errors, and printing tables or
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any, TypeVar, cast
 import click
 
 import haima
+from haima.backends.milvus.uri import is_milvus_target
 
 DEFAULT_PATH = Path("./haima_data")
 
@@ -24,7 +26,9 @@ def store_options(command: F) -> F:
         "--url",
         default=None,
         metavar="URL",
-        help="A Haima server (http://host:8000) instead of a local folder.",
+        help="A Haima server (http://host:8000) or a Milvus store (milvus://host:19530, "
+        "milvus+https://host with HAIMA_MILVUS_TOKEN, milvus-lite:///path/store.db) instead "
+        "of a local folder.",
     )(command)
     command = click.option(
         "--path",
@@ -49,6 +53,9 @@ def open_client(path: Path | None, url: str | None, *, create: bool = True) -> h
     if url:
         if path is not None:
             raise click.UsageError("give --path or --url, not both")
+        if is_milvus_target(url):
+            token = os.environ.get("HAIMA_MILVUS_TOKEN") or None
+            return haima.connect(url, token=token) if token else haima.connect(url)
         http_client = getattr(haima, "HttpClient", None)
         if http_client is None:
             raise click.UsageError(
