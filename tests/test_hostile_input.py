@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import haima
+from haima.backends.milvus.expressions import LIKE_SPECIALS
 from haima.filters import MAX_CONDITIONS
 
 VICTIMS = ["a", "victim", "a\x00b"]
@@ -204,7 +205,12 @@ def test_random_unicode_round_trips_or_is_refused_cleanly(
     assert got["documents"] == [document]
     assert got["metadatas"] == [metadata]
     assert col.get(where={key: value})["ids"] == [record_id]
-    assert col.get(where_document={"$contains": document})["ids"] == [record_id]
+    if isinstance(client, haima.MilvusClient) and LIKE_SPECIALS.intersection(document):
+        # Milvus's LIKE cannot match these characters reliably: refused, naming them
+        with pytest.raises(haima.InvalidFilterError, match="Milvus backend cannot match"):
+            col.get(where_document={"$contains": document})
+    else:
+        assert col.get(where_document={"$contains": document})["ids"] == [record_id]
     assert _snapshot(col)["guard"] == before["guard"]  # the other record is untouched
 
 

@@ -27,9 +27,9 @@ from haima.backends.milvus.expressions import (
     TAGGED_FIELD,
     compile_filter,
     tagged_metadata,
+    untagged_metadata,
 )
 from haima.backends.milvus.schema import (
-    METADATA_FIELD,
     RECORD_FIELDS,
     SEQ_FIELD,
     SPARSE_FIELD,
@@ -305,7 +305,7 @@ class MilvusBackend:
             index_params=index_params(self._client, config, keyword),
             consistency_level="Strong",
         )
-        fields = [*RECORD_FIELDS, VECTOR_FIELD, TAGGED_FIELD]
+        fields = [*RECORD_FIELDS, VECTOR_FIELD]
         iterator = self._client.query_iterator(
             collection.milvus_name, batch_size=2048, filter="", output_fields=fields
         )
@@ -504,17 +504,17 @@ class MilvusBackend:
         rows = []
         for i, record_id in enumerate(ids):
             md = metadatas[i] or None
-            metadata_json = json.dumps(md, ensure_ascii=False) if md else ""
+            tagged = tagged_metadata(md)
             document = documents[i]
             _fits(record_id, "ids", i)
             _fits(document, "documents", i)
-            _fits(metadata_json, "metadatas", i)
+            if md and len(repr(tagged)) * 4 > VARCHAR_MAX:  # JSON text is only made if long
+                _fits(json.dumps(tagged, ensure_ascii=False), "metadatas", i)
             row: dict[str, Any] = {
                 ID_FIELD: record_id,
                 VECTOR_FIELD: vectors[i].tolist(),
                 DOCUMENT_FIELD: document,
-                METADATA_FIELD: metadata_json,
-                TAGGED_FIELD: tagged_metadata(md),
+                TAGGED_FIELD: tagged,
                 SEQ_FIELD: seqs[i],
             }
             if keyword:
@@ -864,13 +864,17 @@ class MilvusBackend:
         rows = self._client.query(
             collection.milvus_name,
             filter="",
-            output_fields=[ID_FIELD, DOCUMENT_FIELD, METADATA_FIELD],
+            output_fields=[ID_FIELD, DOCUMENT_FIELD, TAGGED_FIELD],
             limit=min(limit, MILVUS_WINDOW),
         )
         summed = sum(
             len(r[ID_FIELD].encode())
             + len((r[DOCUMENT_FIELD] or "").encode())
-            + len(r[METADATA_FIELD].encode())
+            + (
+                len(json.dumps(r[TAGGED_FIELD], ensure_ascii=False).encode())
+                if r[TAGGED_FIELD]
+                else 0
+            )
             for r in rows
         )
         return summed, len(rows)
@@ -892,7 +896,7 @@ def _fields(include: Sequence[IncludeField]) -> list[str]:
     if "documents" in include:
         fields.append(DOCUMENT_FIELD)
     if "metadatas" in include:
-        fields.append(METADATA_FIELD)
+        fields.append(TAGGED_FIELD)
     if "embeddings" in include:
         fields.append(VECTOR_FIELD)
     return fields
@@ -924,7 +928,7 @@ def _batches(rows: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
     size = 0
     for row in rows:
         row_size = 64 + 4 * len(row[VECTOR_FIELD]) + len(row[DOCUMENT_FIELD] or "") * 3
-        row_size += len(row[METADATA_FIELD]) * 6  # the text and the tagged JSON
+        row_size += 3 * len(repr(row[TAGGED_FIELD]))
         if batch and size + row_size > WRITE_BATCH_BYTES:
             yield batch
             batch, size = [], 0
@@ -935,8 +939,7 @@ def _batches(rows: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
 
 
 def _metadata_of(row: dict[str, Any]) -> Metadata | None:
-    text = row[METADATA_FIELD]
-    return json.loads(text) if text else None
+    return untagged_metadata(row[TAGGED_FIELD] or {})
 
 
 def _matrix(rows: list[Any], dimension: int) -> Vectors:

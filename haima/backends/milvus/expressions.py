@@ -1,7 +1,7 @@
 """Haima's filter language compiled to Milvus boolean expressions.
 
-Metadata is stored twice in a Milvus row: exactly, as JSON text (what `get` returns), and
-*type-tagged* in a JSON field `m` for filtering, each key prefixed by the kind of its value:
+Metadata is stored *type-tagged* in a JSON field `m`, each key prefixed by the kind of its
+value (`get` strips the prefixes again):
 ``{"year": 2020, "tags": ["a"]}`` becomes ``{"n:year": 2020, "ls:tags": ["a"]}``. The tags
 give Haima's typed semantics for free: `{"k": 1}` looks only at `m["n:k"]`, so it never
 matches the string "1" or the bool True, and 1 matches 1.0 (Milvus compares JSON numbers
@@ -58,6 +58,11 @@ def tagged_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
         else:
             tagged[f"{kind_of(value)}:{key}"] = value
     return tagged
+
+
+def untagged_metadata(tagged: dict[str, Any]) -> dict[str, Any] | None:
+    """The metadata as given, from the `m` field (None when it holds none)."""
+    return {key.split(":", 1)[1]: value for key, value in tagged.items()} or None
 
 
 def literal(value: Scalar) -> str:

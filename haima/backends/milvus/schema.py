@@ -8,16 +8,16 @@ from typing import Any
 from haima.backends.milvus.expressions import DOCUMENT_FIELD, ID_FIELD, TAGGED_FIELD
 from haima.config import CollectionConfiguration, IndexConfig
 
-#: The other record fields: the vector, the metadata as given (JSON text, what `get`
-#: returns), the insertion sequence (`get`'s order) and, with keyword search, the text
-#: BM25 reads and its sparse vector.
+#: The other record fields: the vector, the insertion sequence (`get`'s order) and,
+#: with keyword search, the text BM25 reads and its sparse vector. Metadata lives in the
+#: type-tagged JSON field alone: Milvus returns JSON as it was written (1 stays int, 1.0
+#: float, key order kept), so `get` strips the tags and answers the metadata as given.
 VECTOR_FIELD = "embedding"
-METADATA_FIELD = "metadata"
 SEQ_FIELD = "seq"
 TEXT_FIELD = "text"
 SPARSE_FIELD = "sparse"
 
-#: Milvus's VARCHAR limit, in bytes: ids, documents and metadata JSON must fit in it.
+#: Milvus's VARCHAR and JSON limit, in bytes: ids, documents and metadata must fit in it.
 VARCHAR_MAX = 65_535
 
 #: Haima's metric → Milvus's. Milvus answers similarities for COSINE and IP and the
@@ -25,7 +25,7 @@ VARCHAR_MAX = 65_535
 MILVUS_METRICS = {"cosine": "COSINE", "ip": "IP", "l2": "L2"}
 
 #: Fields a record is read with (the vector only when asked for).
-RECORD_FIELDS = [ID_FIELD, DOCUMENT_FIELD, METADATA_FIELD, SEQ_FIELD]
+RECORD_FIELDS = [ID_FIELD, DOCUMENT_FIELD, TAGGED_FIELD, SEQ_FIELD]
 
 #: Milvus's analyzer for keyword search: jieba segments Chinese and splits other text on
 #: spaces and punctuation; lowercase makes English matching case-insensitive, as
@@ -42,7 +42,6 @@ def record_schema(pymilvus: Any, client: Any, dimension: int, keyword: bool) -> 
     schema.add_field(ID_FIELD, data_type.VARCHAR, is_primary=True, max_length=VARCHAR_MAX)
     schema.add_field(VECTOR_FIELD, data_type.FLOAT_VECTOR, dim=dimension)
     schema.add_field(DOCUMENT_FIELD, data_type.VARCHAR, max_length=VARCHAR_MAX, nullable=True)
-    schema.add_field(METADATA_FIELD, data_type.VARCHAR, max_length=VARCHAR_MAX)
     schema.add_field(TAGGED_FIELD, data_type.JSON)
     schema.add_field(SEQ_FIELD, data_type.INT64)
     if keyword:
