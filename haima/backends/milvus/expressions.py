@@ -9,8 +9,8 @@ numerically).
 
 Milvus evaluates a comparison on a missing JSON key as unknown, and `not unknown` is
 unknown: `not (m["n:k"] == 5)` leaves out records without the key. Haima's negations are
-complements (they match records without the key), so every leaf is made two-valued by
-guarding it with `exists`, and negation is then plain `not`.
+complements (they match records without the key), so every test that ends up negated is
+made two-valued by guarding it with `exists`, and negation is then plain `not`.
 
 What Milvus cannot evaluate (`$regex`, `$not_regex`, and `$contains` of a text holding
 % _ or \\) is refused with an error naming the operator and the backend; no filter
@@ -119,38 +119,44 @@ def _like_pattern(text: str, op: str) -> str:
     return f"%{text}%"
 
 
-def compile_filter(node: Filter) -> str:
+def compile_filter(node: Filter, negated: bool = False) -> str:
     """The Milvus expression selecting exactly the records `node` matches (the semantics
-    of `haima.filter_reference.matches`)."""
+    of `haima.filter_reference.matches`).
+
+    `negated`: whether `node` stands under an odd number of negations. Elsewhere an
+    unknown (a missing key, a null document) already acts as false, since Milvus drops
+    rows whose filter is not true and `and`/`or` keep unknown ≡ false there; so only
+    tests that end up negated are guarded, which spares Milvus a second JSON lookup in
+    the common, positive filters."""
     if isinstance(node, And):
-        return "(" + " and ".join(compile_filter(c) for c in node.children) + ")"
+        return "(" + " and ".join(compile_filter(c, negated) for c in node.children) + ")"
     if isinstance(node, Or):
-        return "(" + " or ".join(compile_filter(c) for c in node.children) + ")"
+        return "(" + " or ".join(compile_filter(c, negated) for c in node.children) + ")"
     if isinstance(node, Not):
-        return f"(not {compile_filter(node.child)})"
+        return f"(not {compile_filter(node.child, not negated)})"
     if isinstance(node, IdIn):
         return f"({ID_FIELD} in [{', '.join(string_literal(i) for i in node.ids)}])"
     if isinstance(node, Compare):
         field = _field(node.kind, node.key)
-        positive = _guarded(field, f"{field} {_COMPARISONS[node.op]} {literal(node.value)}")
-        return f"(not {positive})" if node.op == "$ne" else positive
+        test = f"{field} {_COMPARISONS[node.op]} {literal(node.value)}"
+        return _leaf(field, test, node.op == "$ne", negated)
     if isinstance(node, InSet):
         field = _field(node.kind, node.key)
         any_of = " or ".join(f"{field} == {literal(v)}" for v in node.values)
-        positive = _guarded(field, f"({any_of})")
-        return f"(not {positive})" if node.negate else positive
+        return _leaf(field, f"({any_of})", node.negate, negated)
     if isinstance(node, ListContains):
         field = _field(_LIST_TAGS[node.kind], node.key)
-        positive = _guarded(field, f"json_contains({field}, {literal(node.value)})")
-        return f"(not {positive})" if node.negate else positive
+        test = f"json_contains({field}, {literal(node.value)})"
+        return _leaf(field, test, node.negate, negated)
     if isinstance(node, Exists):
         present = " or ".join(f"exists {_field(tag, node.key)}" for tag in _ALL_TAGS)
         return f"({present})" if node.present else f"(not ({present}))"
     if isinstance(node, DocContains):
         op = "$not_contains" if node.negate else "$contains"
-        pattern = string_literal(_like_pattern(node.text, op))
-        positive = f"({DOCUMENT_FIELD} is not null and {DOCUMENT_FIELD} like {pattern})"
-        return f"(not {positive})" if node.negate else positive
+        test = f"{DOCUMENT_FIELD} like {string_literal(_like_pattern(node.text, op))}"
+        if node.negate != negated:  # the test ends up negated: a null document is false
+            test = f"{DOCUMENT_FIELD} is not null and {test}"
+        return f"(not ({test}))" if node.negate else f"({test})"
     if isinstance(node, DocRegex):
         op = "$not_regex" if node.negate else "$regex"
         raise InvalidFilterError(
@@ -158,3 +164,10 @@ def compile_filter(node: Filter) -> str:
             "(Milvus has no regex operator); use $contains, or a local or server store"
         )
     raise TypeError(f"unknown filter node {node!r}")  # pragma: no cover - exhaustive
+
+
+def _leaf(field: str, test: str, negative: bool, negated: bool) -> str:
+    """A test on a JSON key; `negative` for the negated operators ($ne, $nin,
+    $not_contains), which are `not` of the test. Guarded when the test ends up negated."""
+    positive = _guarded(field, test) if negative != negated else f"({test})"
+    return f"(not {positive})" if negative else positive
