@@ -8,7 +8,7 @@ same top-10 queries: unfiltered and filtered to 50/10/1/0.1% of the records by `
 Raw pymilvus runs twice: with what a Milvus user would write for a known schema (an
 INT64 `bucket` field, `bucket < k`) and with metadata in a JSON field, as Haima keeps it
 (`metadata["bucket"] < k`): the second isolates Haima's own layer. Haima compiles its
-`where` to an expression over its JSON field and ranks filtered sets of at most 2,048
+`where` to an expression over its JSON field and ranks filtered sets of at most 512
 records exactly. Prints QPS, recall@10 against exact search, and Haima/raw ratios (QPS above 1:
 Haima faster; ingest above 1: Haima faster). Asserts nothing.
 """
