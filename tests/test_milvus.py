@@ -266,3 +266,19 @@ def test_the_cli_works_on_milvus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     found = runner.invoke(main, ["search", "首都", "-c", "kbase", "--json", *target])
     assert found.exit_code == 0, found.output
     assert "北京是中国的首都" in found.output.split("Milvus shards")[0]
+
+
+def test_an_unreachable_milvus_is_a_clear_error() -> None:
+    from tests.helpers.server import free_port
+
+    with pytest.raises(haima.ServerUnavailableError, match=r"cannot reach Milvus at http://"):
+        haima.connect(f"milvus://127.0.0.1:{free_port()}")
+
+
+def test_an_idle_milvus_lite_connection_stays_usable(tmp_path: Path) -> None:
+    """gRPC's keepalive pings are off for milvus-lite, whose server answers pymilvus's
+    10-second pings with "too many pings"; the option must reach the channel."""
+    with haima.MilvusClient(str(tmp_path / "idle.db")) as client:
+        handler = client._backend._client._get_connection()  # type: ignore[attr-defined]
+        assert handler._grpc_options["grpc.keepalive_permit_without_calls"] == 0
+        assert handler._grpc_options["grpc.keepalive_time_ms"] >= 2**31 - 1

@@ -48,6 +48,7 @@ from haima.errors import (
     InvalidArgumentError,
     NotFoundError,
     ResetNotAllowedError,
+    ServerUnavailableError,
     UniqueConstraintError,
 )
 from haima.filters import Filter, IdIn, combine
@@ -88,6 +89,10 @@ CATALOG_TTL = 1.0
 _HYBRID_FACTOR, _HYBRID_FLOOR = 4, 50
 
 
+#: gRPC options for milvus-lite: no keepalive pings (see MilvusBackend.__init__).
+_LITE_GRPC_OPTIONS = {"grpc.keepalive_time_ms": 2**31 - 1, "grpc.keepalive_permit_without_calls": 0}
+
+
 def _pymilvus() -> Any:
     return import_optional(
         "pymilvus", package="pymilvus", extra="milvus", purpose="the Milvus backend"
@@ -114,7 +119,17 @@ class MilvusBackend:
             options["token"] = token
         if db_name:
             options["db_name"] = db_name
-        self._client = self._pymilvus.MilvusClient(**options)
+        if not uri.startswith(("http://", "https://", "tcp://")):
+            # milvus-lite serves gRPC in this machine with gRPC's default server policy,
+            # which answers pymilvus's 10-second keepalive pings on an idle connection
+            # with "too many pings" and drops it; a local connection needs none.
+            options["grpc_options"] = _LITE_GRPC_OPTIONS
+        try:
+            self._client = self._pymilvus.MilvusClient(**options)
+        except self._pymilvus.exceptions.MilvusException as exc:
+            raise ServerUnavailableError(
+                f"uri: cannot reach Milvus at {uri}: {getattr(exc, 'message', exc)}"
+            ) from None
         self._catalog = Catalog(self._pymilvus, self._client)
         self._catalog.put_tenant(DEFAULT_TENANT)
         if DEFAULT_DATABASE not in self._catalog.databases(DEFAULT_TENANT):
@@ -301,12 +316,7 @@ class MilvusBackend:
         keyword = config.keyword.enabled
         assert collection.dimension is not None  # the Milvus collection exists
         target = f"{records_collection_name(collection.id)}_{time.time_ns()}"
-        self._client.create_collection(
-            target,
-            schema=record_schema(self._pymilvus, self._client, collection.dimension, keyword),
-            index_params=index_params(self._client, config, keyword),
-            consistency_level="Strong",
-        )
+        self._create_records_collection(target, collection.dimension, config)
         fields = [*RECORD_FIELDS, VECTOR_FIELD]
         iterator = self._client.query_iterator(
             collection.milvus_name, batch_size=2048, filter="", output_fields=fields
@@ -358,6 +368,26 @@ class MilvusBackend:
         self._loaded.add(name)
         return True
 
+    def _create_records_collection(
+        self, name: str, dimension: int, config: CollectionConfiguration
+    ) -> None:
+        keyword = config.keyword.enabled
+        try:
+            self._client.create_collection(
+                name,
+                schema=record_schema(self._pymilvus, self._client, dimension, keyword),
+                index_params=index_params(self._client, config, keyword),
+                consistency_level="Strong",
+            )
+        except self._pymilvus.exceptions.MilvusException as exc:
+            if not keyword:
+                raise
+            raise InvalidArgumentError(
+                "configuration.keyword.enabled: this Milvus deployment could not make the "
+                "BM25 field keyword search needs (full-text search came with Milvus 2.5; "
+                f"milvus-lite needs `pip install jieba`): {getattr(exc, 'message', exc)}"
+            ) from None
+
     def _ensure_created(self, collection: CatalogCollection, dimension: int) -> CatalogCollection:
         """The collection with its Milvus collection made (on the first write)."""
         if collection.dimension is not None:
@@ -369,15 +399,9 @@ class MilvusBackend:
             if self._exists(collection):
                 return collection
         config = CollectionConfiguration.from_json(collection.configuration)
-        keyword = config.keyword.enabled
         name = collection.milvus_name
         if not self._client.has_collection(name):
-            self._client.create_collection(
-                name,
-                schema=record_schema(self._pymilvus, self._client, dimension, keyword),
-                index_params=index_params(self._client, config, keyword),
-                consistency_level="Strong",
-            )
+            self._create_records_collection(name, dimension, config)
         self._client.load_collection(name)
         self._loaded.add(name)
         made = dataclasses.replace(collection, dimension=dimension)
