@@ -127,8 +127,10 @@ class MilvusBackend:
         try:
             self._client = self._pymilvus.MilvusClient(**options)
         except self._pymilvus.exceptions.MilvusException as exc:
+            lite = "grpc_options" in options
+            hint = " (a milvus-lite file is open in one process at a time)" if lite else ""
             raise ServerUnavailableError(
-                f"uri: cannot reach Milvus at {uri}: {getattr(exc, 'message', exc)}"
+                f"uri: cannot reach Milvus at {uri}: {getattr(exc, 'message', exc)}{hint}"
             ) from None
         self._catalog = Catalog(self._pymilvus, self._client)
         self._catalog.put_tenant(DEFAULT_TENANT)
