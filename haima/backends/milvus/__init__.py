@@ -4,6 +4,7 @@ backend.py      MilvusBackend, the Backend protocol over pymilvus
 catalog.py      tenants, databases and collections in one Milvus collection
 schema.py       record fields, index types, metrics and search parameters
 expressions.py  the filter language compiled to Milvus expressions
+rows.py         records as Milvus rows and back; exact ranking of small sets
 uri.py          milvus:// and milvus-lite:// targets → pymilvus URIs
 """
 

@@ -13,7 +13,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,14 @@ from haima.backends.milvus.expressions import (
     TAGGED_FIELD,
     compile_filter,
     tagged_metadata,
-    untagged_metadata,
+)
+from haima.backends.milvus.rows import (
+    check_fits,
+    exact_nearest,
+    fields_for,
+    metadata_of,
+    vector_matrix,
+    write_batches,
 )
 from haima.backends.milvus.schema import (
     RECORD_FIELDS,
@@ -37,6 +44,7 @@ from haima.backends.milvus.schema import (
     VARCHAR_MAX,
     VECTOR_FIELD,
     distance_of,
+    index_build_key,
     index_params,
     record_schema,
     search_params,
@@ -59,7 +67,6 @@ from haima.storage.sqlite import DEFAULT_DATABASE, DEFAULT_TENANT
 from haima.types import (
     GetResult,
     IncludeField,
-    Metadata,
     QueryResult,
     Vectors,
     Where,
@@ -68,8 +75,6 @@ from haima.types import (
 
 #: Milvus answers at most this many rows per query or search (its `max_query_result_window`).
 MILVUS_WINDOW = 16_384
-#: Rows per insert call: well under Milvus's 64 MiB message limit for 4 KiB rows.
-WRITE_BATCH_BYTES = 16 << 20
 #: A filtered query whose filter matches at most this many records is answered exactly:
 #: their vectors are read and ranked here. An HNSW graph searched under a tight filter
 #: can miss neighbours; Milvus guards against it itself (it scans when few records
@@ -301,7 +306,7 @@ class MilvusBackend:
         after = CollectionConfiguration.from_json(new.configuration)
         if before.keyword.enabled != after.keyword.enabled:
             return self._copy_into_new_schema(new, after)
-        if _index_build(before) != _index_build(after):
+        if index_build_key(before) != index_build_key(after):
             name = old.milvus_name
             self._client.release_collection(name)
             self._client.drop_index(name, VECTOR_FIELD)
@@ -329,7 +334,7 @@ class MilvusBackend:
                 if keyword:
                     for row in rows:
                         row[TEXT_FIELD] = row[DOCUMENT_FIELD] or ""
-                for part in _batches(rows):
+                for part in write_batches(rows):
                     self._client.insert(target, part)
         finally:
             iterator.close()
@@ -497,7 +502,7 @@ class MilvusBackend:
                 assert embeddings is not None  # an upsert of a new record has its vector
                 vector = embeddings[i]
             else:
-                md = dict(_metadata_of(before) or {})
+                md = dict(metadata_of(before) or {})
                 for key, value in (change or {}).items():
                     if value is None:
                         md.pop(key, None)
@@ -534,10 +539,10 @@ class MilvusBackend:
             md = metadatas[i] or None
             tagged = tagged_metadata(md)
             document = documents[i]
-            _fits(record_id, "ids", i)
-            _fits(document, "documents", i)
+            check_fits(record_id, "ids", i)
+            check_fits(document, "documents", i)
             if md and len(repr(tagged)) * 4 > VARCHAR_MAX:  # JSON text is only made if long
-                _fits(json.dumps(tagged, ensure_ascii=False), "metadatas", i)
+                check_fits(json.dumps(tagged, ensure_ascii=False), "metadatas", i)
             row: dict[str, Any] = {
                 ID_FIELD: record_id,
                 VECTOR_FIELD: vectors[i].tolist(),
@@ -555,7 +560,7 @@ class MilvusBackend:
     ) -> None:
         """Rows written in batches within Milvus's message size."""
         write = self._client.upsert if upsert else self._client.insert
-        for batch in _batches(rows):
+        for batch in write_batches(rows):
             write(collection.milvus_name, batch)
         self._wrote(collection.id)
 
@@ -654,11 +659,11 @@ class MilvusBackend:
         dimension = collection.dimension or 0
         return GetResult(
             ids=[r[ID_FIELD] for r in records],
-            embeddings=_matrix([r[VECTOR_FIELD] for r in records], dimension)
+            embeddings=vector_matrix([r[VECTOR_FIELD] for r in records], dimension)
             if with_vectors
             else None,
             documents=[r[DOCUMENT_FIELD] for r in records] if "documents" in include else None,
-            metadatas=[_metadata_of(r) for r in records] if "metadatas" in include else None,
+            metadatas=[metadata_of(r) for r in records] if "metadatas" in include else None,
             uris=None,
             data=None,
             included=list(include),
@@ -702,7 +707,7 @@ class MilvusBackend:
             if mode == "vector":
                 assert query_embeddings is not None
                 hits = self._vector_hits(
-                    collection, config, query_embeddings, n, expression, rows, _fields(include)
+                    collection, config, query_embeddings, n, expression, rows, fields_for(include)
                 )
             elif mode == "keyword":
                 assert query_texts is not None
@@ -729,7 +734,7 @@ class MilvusBackend:
         if expression and config.index.type != "flat":
             few = self._few_matches(collection, expression)
             if few is not None:
-                return [_exact(config.metric, few[0], few[1], v, n) for v in vectors]
+                return [exact_nearest(config.metric, few[0], few[1], v, n) for v in vectors]
         answers = self._client.search(
             collection.milvus_name,
             data=vectors.tolist(),
@@ -773,7 +778,7 @@ class MilvusBackend:
             self._large_filters[key] = (now, version)
             return None
         ids = [r[ID_FIELD] for r in rows]
-        return ids, _matrix([r[VECTOR_FIELD] for r in rows], collection.dimension or 0)
+        return ids, vector_matrix([r[VECTOR_FIELD] for r in rows], collection.dimension or 0)
 
     def _keyword_hits(
         self, collection: CatalogCollection, texts: list[str], n: int, expression: str
@@ -830,7 +835,7 @@ class MilvusBackend:
         include: Sequence[IncludeField],
         rows: dict[str, dict[str, Any]],
     ) -> QueryResult:
-        fields = _fields(include)
+        fields = fields_for(include)
         records = dict(rows)
         if len(fields) > 1:
             every = dict.fromkeys(i for answer in hits for i, _ in answer)
@@ -840,14 +845,15 @@ class MilvusBackend:
         return QueryResult(
             ids=[[i for i, _ in answer] for answer in hits],
             embeddings=[
-                _matrix([records[i][VECTOR_FIELD] for i, _ in answer], dimension) for answer in hits
+                vector_matrix([records[i][VECTOR_FIELD] for i, _ in answer], dimension)
+                for answer in hits
             ]
             if "embeddings" in include
             else None,
             documents=[[records[i][DOCUMENT_FIELD] for i, _ in answer] for answer in hits]
             if "documents" in include
             else None,
-            metadatas=[[_metadata_of(records[i]) for i, _ in answer] for answer in hits]
+            metadatas=[[metadata_of(records[i]) for i, _ in answer] for answer in hits]
             if "metadatas" in include
             else None,
             distances=[[d for _, d in answer] for answer in hits]
@@ -916,78 +922,3 @@ class MilvusBackend:
         collection = self._entry(collection_id)
         if self._exists(collection):
             self._client.flush(collection.milvus_name)
-
-
-def _fields(include: Sequence[IncludeField]) -> list[str]:
-    """The record fields an answer with `include` needs."""
-    fields = [ID_FIELD]
-    if "documents" in include:
-        fields.append(DOCUMENT_FIELD)
-    if "metadatas" in include:
-        fields.append(TAGGED_FIELD)
-    if "embeddings" in include:
-        fields.append(VECTOR_FIELD)
-    return fields
-
-
-def _index_build(config: CollectionConfiguration) -> tuple[Any, ...]:
-    """What decides the built index (search parameters excluded)."""
-    index = config.index
-    return (
-        index.type,
-        index.max_neighbors,
-        index.ef_construction,
-        index.nlist,
-        index.pq_m,
-        index.pq_nbits,
-    )
-
-
-def _fits(value: str | None, field: str, position: int) -> None:
-    if value is not None and len(value) * 4 > VARCHAR_MAX and len(value.encode()) > VARCHAR_MAX:
-        raise InvalidArgumentError(
-            f"{field}[{position}]: {len(value.encode())} bytes, more than the {VARCHAR_MAX} "
-            "a Milvus VARCHAR field holds (the Milvus backend's limit; split long documents)"
-        )
-
-
-def _batches(rows: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
-    size = 0
-    for row in rows:
-        row_size = 64 + 4 * len(row[VECTOR_FIELD]) + len(row[DOCUMENT_FIELD] or "") * 3
-        row_size += 3 * len(repr(row[TAGGED_FIELD]))
-        if batch and size + row_size > WRITE_BATCH_BYTES:
-            yield batch
-            batch, size = [], 0
-        batch.append(row)
-        size += row_size
-    if batch:
-        yield batch
-
-
-def _metadata_of(row: dict[str, Any]) -> Metadata | None:
-    return untagged_metadata(row[TAGGED_FIELD] or {})
-
-
-def _matrix(rows: list[Any], dimension: int) -> Vectors:
-    if not rows:
-        return np.zeros((0, dimension), np.float32)
-    return np.asarray(rows, np.float32).reshape(len(rows), dimension)
-
-
-def _exact(
-    metric: str, ids: list[str], vectors: Vectors, query: Vectors, n: int
-) -> list[tuple[str, float]]:
-    """The `n` nearest of `vectors` to `query`, by Haima's distance for `metric`."""
-    if not ids:
-        return []
-    if metric == "l2":
-        distances = ((vectors - query) ** 2).sum(axis=1)
-    elif metric == "ip":
-        distances = 1.0 - vectors @ query
-    else:
-        norms = np.linalg.norm(vectors, axis=1) * float(np.linalg.norm(query))
-        distances = 1.0 - (vectors @ query) / np.where(norms > 0, norms, 1.0)
-    order = np.argsort(distances, kind="stable")[:n]
-    return [(ids[j], float(distances[j])) for j in order]

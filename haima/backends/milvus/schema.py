@@ -114,3 +114,16 @@ def distance_of(metric: str, milvus_distance: float) -> float:
     if metric == "l2":
         return milvus_distance
     return 1.0 - milvus_distance
+
+
+def index_build_key(config: CollectionConfiguration) -> tuple[Any, ...]:
+    """What decides the built index (search parameters excluded)."""
+    index = config.index
+    return (
+        index.type,
+        index.max_neighbors,
+        index.ef_construction,
+        index.nlist,
+        index.pq_m,
+        index.pq_nbits,
+    )
