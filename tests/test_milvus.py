@@ -7,6 +7,7 @@ client works against `haima run --backend milvus-lite://...`."""
 from __future__ import annotations
 
 import itertools
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -282,3 +283,12 @@ def test_an_idle_milvus_lite_connection_stays_usable(tmp_path: Path) -> None:
         handler = client._backend._client._get_connection()  # type: ignore[attr-defined]
         assert handler._grpc_options["grpc.keepalive_permit_without_calls"] == 0
         assert handler._grpc_options["grpc.keepalive_time_ms"] >= 2**31 - 1
+
+
+def test_without_pymilvus_the_error_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pymilvus", None)  # import pymilvus → ImportError
+    with pytest.raises(haima.MissingDependencyError, match=r"pip install 'haima\[milvus\]'"):
+        haima.connect(f"milvus-lite://{tmp_path / 'x.db'}")
+    assert list(tmp_path.iterdir()) == []
