@@ -9,6 +9,6 @@ uri.py          milvus:// and milvus-lite:// targets → pymilvus URIs
 """
 
 from haima.backends.milvus.backend import MilvusBackend
-from haima.backends.milvus.uri import MILVUS_PREFIXES, is_milvus_target, milvus_uri
+from haima.backends.milvus.uri import is_milvus_target, milvus_uri
 
-__all__ = ["MILVUS_PREFIXES", "MilvusBackend", "is_milvus_target", "milvus_uri"]
+__all__ = ["MilvusBackend", "is_milvus_target", "milvus_uri"]

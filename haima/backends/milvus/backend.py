@@ -124,7 +124,8 @@ class MilvusBackend:
             options["token"] = token
         if db_name:
             options["db_name"] = db_name
-        if not uri.startswith(("http://", "https://", "tcp://")):
+        lite = not uri.startswith(("http://", "https://", "tcp://"))  # a milvus-lite file
+        if lite:
             # milvus-lite serves gRPC in this machine with gRPC's default server policy,
             # which answers pymilvus's 10-second keepalive pings on an idle connection
             # with "too many pings" and drops it; a local connection needs none.
@@ -132,7 +133,6 @@ class MilvusBackend:
         try:
             self._client = self._pymilvus.MilvusClient(**options)
         except self._pymilvus.exceptions.MilvusException as exc:
-            lite = "grpc_options" in options
             hint = " (a milvus-lite file is open in one process at a time)" if lite else ""
             raise ServerUnavailableError(
                 f"uri: cannot reach Milvus at {uri}: {getattr(exc, 'message', exc)}{hint}"
@@ -485,7 +485,7 @@ class MilvusBackend:
         if embeddings is not None:
             collection = self._ensure_created(collection, embeddings.shape[1])
         fields = [*RECORD_FIELDS, VECTOR_FIELD]
-        old = self._stored(collection, ids, fields) if self._exists(collection) else {}
+        old = self._stored(collection, ids, fields)  # {} before the first write
         missing = [i for i in ids if i not in old]
         if must_exist and missing:
             shown = ", ".join(repr(i) for i in missing[:5])
@@ -519,8 +519,6 @@ class MilvusBackend:
             docs.append(doc)
             mds.append(md or None)
             seqs.append(seq)
-        if not out_ids:
-            return
         rows = self._rows(collection, out_ids, np.stack(vectors), docs, mds, seqs)
         self._write(collection, rows, upsert=True)
 

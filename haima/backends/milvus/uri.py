@@ -12,11 +12,11 @@ _SERVER_SCHEMES = {
     "milvus+https://": "https://",
 }
 _LITE = "milvus-lite://"
-MILVUS_PREFIXES = (*_SERVER_SCHEMES, _LITE)
+_PREFIXES = (*_SERVER_SCHEMES, _LITE)
 
 
 def is_milvus_target(target: str) -> bool:
-    return target.lower().startswith(MILVUS_PREFIXES)
+    return target.lower().startswith(_PREFIXES)
 
 
 def milvus_uri(target: str) -> str:
