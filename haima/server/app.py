@@ -25,7 +25,7 @@ import haima
 from haima.backends.wire import API_PREFIX, error_body
 from haima.errors import HaimaError, InvalidArgumentError, NotFoundError
 from haima.server import routes_chroma, routes_console, routes_openai
-from haima.server.http_io import blocking, json_response
+from haima.server.http_io import EngineCalls, blocking, json_response
 from haima.server.metrics import Metrics
 from haima.server.middleware import (
     AuthMiddleware,
@@ -79,7 +79,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         app.add_middleware(AuthMiddleware, api_key=config.api_key)
     app.add_middleware(ErrorMiddleware, render=error_answer)
     app.state.metrics = Metrics()
-    app.add_middleware(ObserveMiddleware, metrics=app.state.metrics)
+    app.add_middleware(ObserveMiddleware, metrics=app.state.metrics, calls=EngineCalls())
     routes_console.install(app, config)  # the web console's files: outermost, see there
     return app
 

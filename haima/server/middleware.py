@@ -16,7 +16,7 @@ from typing import Any
 
 from haima.backends.wire import API_PREFIX, error_body
 from haima.errors import AuthorizationError, HaimaError, PayloadTooLargeError
-from haima.server.http_io import request_deadline
+from haima.server.http_io import EngineCalls, engine_calls, request_deadline
 from haima.server.metrics import Metrics
 
 Scope = MutableMapping[str, Any]
@@ -131,12 +131,13 @@ class SizeLimitMiddleware:
 
 
 class ObserveMiddleware:
-    """Counts and times each request by route template, and writes one JSON access-log
-    line per request."""
+    """Counts and times each request by route template, writes one JSON access-log line
+    per request, and keeps the count of requests in flight that `calls` decides by."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, calls: EngineCalls) -> None:
         self.app = app
         self.metrics = metrics
+        self.calls = calls
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -144,6 +145,8 @@ class ObserveMiddleware:
             return
         start = time.perf_counter()
         status = 500
+        engine_calls.set(self.calls)
+        self.calls.in_flight += 1
 
         async def recording_send(message: Message) -> None:
             nonlocal status
@@ -154,6 +157,7 @@ class ObserveMiddleware:
         try:
             await self.app(scope, receive, recording_send)
         finally:
+            self.calls.in_flight -= 1
             elapsed = time.perf_counter() - start
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             if scope["path"].startswith(API_PREFIX) and not route.startswith(API_PREFIX):

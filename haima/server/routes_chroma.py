@@ -81,7 +81,10 @@ def build_router() -> APIRouter:
         body: dict[str, Any],
         ok: type[BaseModel],
         *errors: int,
+        quick: Callable[[dict[str, Any]], bool] = lambda body: False,
     ) -> None:
+        """`quick(body)`: the call reads without a model (see http_io.EngineCalls)."""
+
         async def handler(
             request: Request, tenant: Tenant, database: Database, collection_id: str
         ) -> Response:
@@ -91,7 +94,8 @@ def build_router() -> APIRouter:
             def run() -> Any:
                 return operation(state.collection(tenant, database, collection_id), body)
 
-            return json_response(await blocking(run))
+            kind = (path, collection_id) if quick(body) else None
+            return json_response(await blocking(run, quick=kind))
 
         handler.__name__ = path.strip("/")
         router.add_api_route(
@@ -104,8 +108,16 @@ def build_router() -> APIRouter:
             responses=doc.records_responses(ok, 400, doc.BODY, *errors),
         )
 
-    records_route("/query", _query, "queryRecords", doc.QUERY_BODY, doc.QueryResult, doc.EMBEDS)
-    records_route("/get", _get, "getRecords", doc.GET_BODY, doc.GetResult)
+    records_route(
+        "/query",
+        _query,
+        "queryRecords",
+        doc.QUERY_BODY,
+        doc.QueryResult,
+        doc.EMBEDS,
+        quick=lambda body: body.get("query_texts") is None,
+    )
+    records_route("/get", _get, "getRecords", doc.GET_BODY, doc.GetResult, quick=lambda body: True)
     records_route("/add", _write("add"), "addRecords", doc.ADD_BODY, doc.Done, doc.EMBEDS)
     records_route(
         "/upsert", _write("upsert"), "upsertRecords", doc.UPSERT_BODY, doc.Done, doc.EMBEDS
@@ -135,7 +147,10 @@ def build_router() -> APIRouter:
         request: Request, tenant: Tenant, database: Database, collection_id: str
     ) -> Response:
         state = _state(request)
-        total = await blocking(lambda: state.collection(tenant, database, collection_id).count())
+        total = await blocking(
+            lambda: state.collection(tenant, database, collection_id).count(),
+            quick=("/count", collection_id),
+        )
         return json_response(total)
 
     # -- server ---------------------------------------------------------------------------
