@@ -4,16 +4,26 @@ A script, not a test: it prints a table and asserts nothing.
 
     python benchmarks/server.py                       # 50k x 384, HNSW, 1/4/16 clients
     python benchmarks/server.py --n 20000 --dim 128   # quicker
+    python benchmarks/server.py --breakdown           # where a request's time goes
 
 One store is built in process, then `haima run` serves it from a child process while this
 process opens the same store directly (SQLite WAL lets both read it). Each concurrency
 level runs the same queries with N client threads, each with its own client.
+
+`--breakdown` times one top-10 query (p50 of sequential requests) layer by layer: the
+engine (`Collection.query`), the route's work without HTTP (parsing the body, validation,
+the engine, the answer's JSON), the whole application called in process (middleware,
+routing, where the engine call runs), then over loopback HTTP: `haima run`'s heartbeat
+(uvicorn, the socket and the client: the floor of any request), the query with a raw
+httpx client, and with the official chromadb client.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import json
 import statistics
 import sys
 import tempfile
@@ -111,14 +121,160 @@ def run_level(
     return qps, p50, p99
 
 
+def _p50_ms(call: Callable[[int], object], n: int) -> float:
+    times = []
+    for i in range(n):
+        start = time.perf_counter()
+        call(i)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def breakdown(store: Path, queries: np.ndarray, n: int) -> list[tuple[str, float]]:
+    """(layer, p50 ms) for a top-10 query, innermost first (see the module's doc)."""
+    from haima.server import routes_chroma
+    from haima.server.app import create_app
+    from haima.server.http_io import parse_json
+    from haima.server.state import ServerConfig
+
+    bodies = [
+        json.dumps(
+            {
+                "query_embeddings": [q.tolist()],
+                "n_results": K,
+                "include": ["documents", "metadatas", "distances"],
+            }
+        ).encode()
+        for q in queries[:n]
+    ]
+    app = create_app(ServerConfig(path=store, preload_embeddings=False))
+    rows: list[tuple[str, float]] = []
+
+    async def in_process() -> str:
+        async with app.router.lifespan_context(app):
+            state = app.state.haima
+            model = state.backend.get_collection("default_tenant", "default_database", "bench")
+            col = state.collection("default_tenant", "default_database", model.id)
+            for _ in range(2):  # the first pass warms up: caches, the learnt quick calls
+                engine = _p50_ms(lambda i: col.query(query_embeddings=queries[i], n_results=K), n)
+                route = _p50_ms(lambda i: routes_chroma._query(col, parse_json(bodies[i])), n)
+                path = (
+                    "/api/v2/tenants/default_tenant/databases/default_database/collections/"
+                    f"{model.id}/query"
+                )
+                whole = await _asgi_p50_ms(app, path, bodies)
+            rows.extend(
+                [
+                    ("engine: Collection.query", engine),
+                    ("route without HTTP (parsing, validation, engine, result)", route),
+                    ("application in process (ASGI call)", whole),
+                ]
+            )
+            return str(path)
+
+    path = asyncio.run(in_process())
+    with ServerProcess(store, "--no-preload", "--no-access-log") as server:
+        import chromadb
+        import httpx
+
+        with httpx.Client(base_url=server.url) as http:
+            headers = {"content-type": "application/json"}
+            for _ in range(2):
+                heartbeat = _p50_ms(lambda i: http.get("/api/v2/heartbeat"), n)
+                raw = _p50_ms(lambda i: http.post(path, content=bodies[i], headers=headers), n)
+        chroma = chromadb.HttpClient(host="127.0.0.1", port=server.port)
+        chroma_col = chroma.get_collection("bench")
+        for _ in range(2):
+            official = _p50_ms(
+                lambda i: chroma_col.query(query_embeddings=[queries[i]], n_results=K), n
+            )
+    rows += [
+        ("HTTP heartbeat (uvicorn + loopback + httpx: the floor)", heartbeat),
+        ("HTTP query, raw httpx", raw),
+        ("HTTP query, official chromadb client", official),
+    ]
+    return rows
+
+
+async def _asgi_p50_ms(app: object, path: str, bodies: list[bytes]) -> float:
+    """p50 of calling the ASGI app directly, as uvicorn would, one request at a time."""
+    times = []
+    for body in bodies:
+        sent = False
+
+        async def receive(body: bytes = body) -> dict[str, object]:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        statuses: list[int] = []
+
+        async def send(message: dict[str, object], statuses: list[int] = statuses) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(int(message["status"]))  # type: ignore[call-overload]
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+        }
+        start = time.perf_counter()
+        await app(scope, receive, send)  # type: ignore[operator]
+        times.append(time.perf_counter() - start)
+        if statuses != [200]:
+            raise RuntimeError(f"the query answered {statuses}")
+    return statistics.median(times) * 1000
+
+
+def print_breakdown(rows: list[tuple[str, float]], n: int, dim: int) -> None:
+    print(f"\nwhere a top-{K} query's time goes ({n} x {dim}, hnsw), p50 ms\n")
+    width = max(len(name) for name, _ in rows)
+    for name, ms in rows:
+        print(f"{name:<{width}} | {ms:6.3f}")
+    values = dict(rows)
+    engine = values["engine: Collection.query"]
+    app_ms = values["application in process (ASGI call)"]
+    heartbeat = values["HTTP heartbeat (uvicorn + loopback + httpx: the floor)"]
+    raw = values["HTTP query, raw httpx"]
+    print(
+        f"\nserver handling above the engine: {app_ms - engine:.3f} ms in process; "
+        f"{raw - heartbeat - engine:.3f} ms over HTTP (the query's round trip less the "
+        "heartbeat's and the engine's)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=50_000)
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--queries", type=int, default=400, help="per concurrency level")
     parser.add_argument("--levels", default="1,4,16")
+    parser.add_argument("--breakdown", action="store_true", help="time each layer instead")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
+
+    if args.breakdown:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Path(tmp) / "store"
+            print(f"building {args.n} x {args.dim} (hnsw) ...", flush=True)
+            queries = build_store(store, args.n, args.dim, seed=7)
+            rows = breakdown(store, queries, min(args.queries, len(queries)))
+        print_breakdown(rows, args.n, args.dim)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "store"

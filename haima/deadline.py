@@ -1,6 +1,7 @@
 """Per-thread deadlines: a request's time budget, checked where long work can stop.
 
-The server runs each engine call in a worker thread under `within(seconds)`; SQLite's
+The server runs each engine call under `within(seconds)` (in a worker thread, or inline
+when it is quick, see server/http_io.py); SQLite's
 progress handler (see `storage/sqlite.py`) calls `expired()` every few thousand virtual
 machine steps and aborts the statement once the deadline has passed, so a runaway scan
 ends and its transaction rolls back whole. Embedded callers set no deadline: nothing stops.
