@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from haima.server.http_io import (  # noqa: E402
+from haima.server.http_io import (
     EngineCalls,
     blocking,
     engine_calls,

@@ -6,10 +6,14 @@ in a real server process (a launcher that wraps the loader), never by timing."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+
+import haima
 
 try:
     from helpers.server import ServerProcess
@@ -17,13 +21,14 @@ except ImportError:  # tests/ imported as a package
     from tests.helpers.server import ServerProcess  # type: ignore[no-redef]
 
 #: Runs the CLI with the default model's loader waiting for `open`, or failing on `fail`,
-#: files in the folder named by HAIMA_TEST_GATE.
+#: files in the folder named by HAIMA_TEST_GATE; the loader marks its first call `asked`.
 GATED_LAUNCHER = """
 import os, pathlib, sys, time
 import haima.embeddings.default as default
 gate = pathlib.Path(os.environ["HAIMA_TEST_GATE"])
 original = default._shared_model
 def gated():
+    (gate / "asked").touch()
     deadline = time.monotonic() + 120
     while not (gate / "open").exists():
         if (gate / "fail").exists():
@@ -104,3 +109,62 @@ def test_a_model_that_fails_to_load_is_reported_with_its_cause(tmp_path: Path) -
         assert "failed to load" in message and "model file is corrupt (test)" in message
         # The server itself goes on.
         assert httpx.get(f"{server.url}/api/v2/heartbeat").status_code == 200
+
+
+def _wait_for(path: Path, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.02)  # polling a file the server writes, bounded by the deadline
+
+
+def test_a_store_whose_collections_use_a_model_loads_it_at_start(tmp_path: Path) -> None:
+    with haima.PersistentClient(tmp_path / "store") as client:
+        client.create_collection("docs")  # the default model, run by the server
+    gate = tmp_path / "gate"
+    with gated_server(tmp_path, gate) as server, httpx.Client(base_url=server.url) as http:
+        _wait_for(gate / "asked")  # no request needed the model: the preload asked for it
+        assert http.get("/api/v2/heartbeat").status_code == 200  # answering meanwhile
+        (gate / "open").touch()
+        col = haima.HttpClient.from_url(server.url).get_collection("docs")
+        col.add(ids=["a"], documents=["海马是一种鱼"])
+        assert col.query(query_texts=["海马"], n_results=1)["ids"] == [["a"]]
+
+
+def test_making_a_collection_that_uses_a_model_starts_loading_it(tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    with gated_server(tmp_path, gate) as server:
+        client = haima.HttpClient.from_url(server.url)
+        client.create_collection("docs")
+        _wait_for(gate / "asked")  # before any document arrived
+        (gate / "open").touch()
+
+
+def test_collections_embedded_by_clients_load_no_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from haima.embeddings import default
+    from haima.server.state import ServerConfig, ServerState
+
+    loads: list[str] = []
+    monkeypatch.setattr(default, "_shared_model", lambda: loads.append("default"))
+    with haima.PersistentClient(tmp_path / "store") as client:
+        client.create_collection("vectors", embedding_function=None)
+        client.create_collection("chroma-made", embedding_function=None)
+    state = ServerState(ServerConfig(path=tmp_path / "store"))
+    try:
+        state.preload_models().join(timeout=60)
+        assert loads == []
+        from haima.config import new_collection_settings
+        from haima.embeddings import default_embedding_function, spec_of
+
+        metadata, config = new_collection_settings(
+            "docs", None, None, spec_of(default_embedding_function())
+        )
+        made = state.backend.create_collection(
+            "default_tenant", "default_database", "docs", metadata, config, False
+        )
+        state.preload_models([made.configuration]).join(timeout=60)
+        assert loads == ["default"]  # the check above could fail
+    finally:
+        state.close()

@@ -81,8 +81,9 @@ def _configure_logging(level: str, access_log: bool) -> None:
     "--preload/--no-preload",
     default=True,
     show_default=True,
-    help="Load the default embedding model in the background at start (the server "
-    "answers meanwhile; requests that need the model wait for it).",
+    help="Load the models the store's collections embed with in the background, at start "
+    "and when a collection naming one is made (the server answers meanwhile; requests "
+    "that need a model wait for it). Collections embedded by clients load none.",
 )
 @click.option(
     "--filter-view-after",

@@ -49,9 +49,9 @@ def create_app(config: ServerConfig) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = ServerState(config)
         app.state.haima = state
-        if config.preload_embeddings and models.available:
+        if config.preload_embeddings:
             # In the background, once requests pause: the server answers meanwhile.
-            models.preload(quiet_for=app.state.metrics.quiet_for)
+            state.preload_models(quiet_for=app.state.metrics.quiet_for)
         try:
             yield
         finally:

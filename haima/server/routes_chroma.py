@@ -318,7 +318,10 @@ def build_router() -> APIRouter:
                 tenant, database, name, md, config, bool(body.get("get_or_create", False))
             )
 
-        return json_response(collection_to_json(await blocking(create)))
+        model = await blocking(create)
+        if state.config.preload_embeddings:
+            state.preload_models([model.configuration])  # its first documents will need it
+        return json_response(collection_to_json(model))
 
     @router.get(
         COLLECTIONS + "/by-id/{collection_id}",
@@ -368,7 +371,10 @@ def build_router() -> APIRouter:
             )
             return state.backend.get_collection_by_id(collection.id)
 
-        return json_response(collection_to_json(await blocking(modify)))
+        model = await blocking(modify)
+        if state.config.preload_embeddings and "new_configuration" in body:
+            state.preload_models([model.configuration])
+        return json_response(collection_to_json(model))
 
     @router.delete(
         COLLECTIONS + "/{name}",

@@ -8,7 +8,6 @@ import importlib.util
 import logging
 import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,11 +23,6 @@ from haima.server import openapi as doc
 from haima.server.http_io import blocking, json_response, read_json
 
 log = logging.getLogger("haima.server")
-
-#: The model's background load waits for this many seconds without requests...
-PRELOAD_QUIET = 0.5
-#: ... but no longer than this after the server started.
-PRELOAD_WAIT = 10.0
 
 #: Inputs per request. A long input is cut to the model's window, as in add and query
 #: (`BaseEmbeddingFunction.max_input_chars`).
@@ -90,7 +84,7 @@ class ModelPool:
                 f"model: {name!r} is not served here (available: {', '.join(self.names())}; "
                 f"{' and '.join(DEFAULT_ALIASES)} pick {CATALOG[0].name})"
             )
-        # A request arriving while the model loads (see `preload`) waits here for it.
+        # Concurrent requests for a model that is loading wait here for it.
         with self._lock:
             if name not in self._built:
                 try:
@@ -108,30 +102,6 @@ class ModelPool:
                     ) from exc
                 self._built[name] = fn
             return name, self._built[name]
-
-    def preload(self, quiet_for: Callable[[], float] | None = None) -> None:
-        """Load the default model in a background thread, so the server answers (the
-        heartbeat, collections, vector queries) from the start while it loads; a
-        request that needs it waits for it (or loads it itself), and a failure is logged
-        and reported to each request that needs the model (which retries the load).
-
-        `quiet_for` (seconds since the last request): the load waits for a pause of
-        PRELOAD_QUIET seconds, at most PRELOAD_WAIT, because parts of it hold the GIL for
-        tens of milliseconds at a time: begun at once, it slowed the first requests after
-        a restart (a client's handshake took 0.69 s instead of 0.09 s)."""
-
-        def load() -> None:
-            if quiet_for is not None:
-                deadline = time.monotonic() + PRELOAD_WAIT
-                while quiet_for() < PRELOAD_QUIET and time.monotonic() < deadline:
-                    time.sleep(0.1)  # a background wait for traffic to pause, not a sync
-            try:
-                name, _ = self.get("default")
-                log.info("embedding model %s loaded", name)
-            except EmbeddingFunctionError as exc:
-                log.error("%s", exc)
-
-        threading.Thread(target=load, name="haima-model-preload", daemon=True).start()
 
 
 _WORDS = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\s\u3400-\u9fff\uf900-\ufaff]+")

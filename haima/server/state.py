@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,6 +21,11 @@ from haima.index.plan_cache import PlanCacheStats
 from haima.settings import Settings
 
 log = logging.getLogger("haima.server")
+
+#: At start, the models' background load waits for this many seconds without requests...
+PRELOAD_QUIET = 0.5
+#: ... but no longer than this after the server started.
+PRELOAD_WAIT = 10.0
 
 
 class ServedBackend(Backend, Protocol):
@@ -53,7 +60,8 @@ class ServerConfig:
     max_request_bytes: int = 256 * 1024 * 1024
     #: Advertised to Chroma clients, which refuse to send bigger batches.
     max_batch_size: int = 100_000
-    #: Load the default embedding model at startup, so the first request does not wait.
+    #: Load in the background the models the store's collections embed with, at start and
+    #: when a collection that names one is made, so the first request does not wait.
     preload_embeddings: bool = True
     #: `Settings.filter_view_after`: queries with one filter before it gets a view.
     filter_view_after: int = 3
@@ -137,6 +145,51 @@ class ServerState:
             log.warning("not reading the key variable %s named by a collection", key_env)
             return None
         return fn
+
+    def preload_models(
+        self,
+        configurations: Iterable[dict[str, Any]] | None = None,
+        quiet_for: Callable[[], float] | None = None,
+    ) -> threading.Thread:
+        """Load, on a background thread (returned, started), the local models that these collection
+        configurations (None: every collection in the store) embed with. A store whose
+        collections get their embeddings from clients loads none (and spares the memory:
+        the default model takes ~150 MB).
+
+        `quiet_for` (seconds since the last request): the load first waits for a pause of
+        PRELOAD_QUIET seconds, at most PRELOAD_WAIT, because parts of it hold the GIL for
+        tens of milliseconds at a time: begun at once, it slowed the first requests after
+        a restart. Requests that need a model meanwhile wait for it or load it themselves;
+        a failure is logged here and reported, naming its cause, to each request that
+        needs the model (which tries again)."""
+
+        def load() -> None:
+            if quiet_for is not None:
+                deadline = time.monotonic() + PRELOAD_WAIT
+                while quiet_for() < PRELOAD_QUIET and time.monotonic() < deadline:
+                    time.sleep(0.1)  # a background wait for traffic to pause, not a sync
+            try:
+                found = self._all_configurations() if configurations is None else configurations
+                for configuration in found:
+                    fn = self.function_for(configuration)
+                    load_model = getattr(fn, "load", None)
+                    if callable(load_model):
+                        load_model()
+                        spec = configuration.get("embedding_function")
+                        log.info("embedding model loaded: %s", json.dumps(spec))
+            except Exception as exc:  # a broken install or model file; requests report it
+                log.error("embedding model failed to load: %s: %s", type(exc).__name__, exc)
+
+        thread = threading.Thread(target=load, name="haima-model-preload", daemon=True)
+        thread.start()
+        return thread
+
+    def _all_configurations(self) -> list[dict[str, Any]]:
+        return [
+            model.configuration
+            for tenant, database in self.backend.all_databases()
+            for model in self.backend.list_collections(tenant, database, None, None)
+        ]
 
     def collection_sizes(self) -> list[tuple[str, str, str, int]]:
         sizes = []
