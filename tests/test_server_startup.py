@@ -168,3 +168,23 @@ def test_collections_embedded_by_clients_load_no_model(
         assert loads == ["default"]  # the check above could fail
     finally:
         state.close()
+
+
+def test_the_server_loads_index_snapshots_in_the_background(tmp_path: Path) -> None:
+    from haima.server.state import ServerConfig, ServerState
+
+    with haima.PersistentClient(tmp_path / "store") as client:
+        col = client.create_collection(
+            "vectors", embedding_function=None, configuration={"index": {"type": "hnsw"}}
+        )
+        col.add(ids=[f"r{i}" for i in range(300)], embeddings=[[i, 300 - i] for i in range(300)])
+        col.build_index()
+        collection_id = col.id
+    state = ServerState(ServerConfig(path=tmp_path / "store", preload_embeddings=False))
+    try:
+        assert state.backend.index_status(collection_id)["state"] == "not loaded"
+        state.load_indexes().join(timeout=60)
+        status = state.backend.index_status(collection_id)
+        assert status["state"] == "ready" and status["ann"] == "hnsw", status
+    finally:
+        state.close()

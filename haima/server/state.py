@@ -22,7 +22,8 @@ from haima.settings import Settings
 
 log = logging.getLogger("haima.server")
 
-#: At start, the models' background load waits for this many seconds without requests...
+#: At start, the background loads of models and indexes wait for this many seconds
+#: without requests...
 PRELOAD_QUIET = 0.5
 #: ... but no longer than this after the server started.
 PRELOAD_WAIT = 10.0
@@ -33,6 +34,8 @@ class ServedBackend(Backend, Protocol):
     namespaces, index states and sizes for the console and /metrics."""
 
     def all_databases(self) -> list[tuple[str, str]]: ...
+
+    def load_indexes(self) -> None: ...
 
     def index_status(self, collection_id: str) -> dict[str, Any]: ...
 
@@ -164,10 +167,7 @@ class ServerState:
         needs the model (which tries again)."""
 
         def load() -> None:
-            if quiet_for is not None:
-                deadline = time.monotonic() + PRELOAD_WAIT
-                while quiet_for() < PRELOAD_QUIET and time.monotonic() < deadline:
-                    time.sleep(0.1)  # a background wait for traffic to pause, not a sync
+            _wait_for_a_pause(quiet_for)
             try:
                 found = self._all_configurations() if configurations is None else configurations
                 for configuration in found:
@@ -184,6 +184,25 @@ class ServerState:
         thread.start()
         return thread
 
+    def load_indexes(self, quiet_for: Callable[[], float] | None = None) -> threading.Thread:
+        """Load the collections' indexes on a background thread (returned, started), once
+        requests pause (see `preload_models`: begun at once, reading the vectors back
+        from SQLite delayed the first heartbeat by the load's length), so that queries
+        arriving later find their index loaded. A query arriving first loads its own (off
+        the lock: heartbeats and listings are answered meanwhile). A failure is logged, and
+        the query that needs the index meets it again."""
+
+        def load() -> None:
+            _wait_for_a_pause(quiet_for)
+            try:
+                self.backend.load_indexes()
+            except Exception as exc:
+                log.error("loading indexes at start: %s: %s", type(exc).__name__, exc)
+
+        thread = threading.Thread(target=load, name="haima-index-load", daemon=True)
+        thread.start()
+        return thread
+
     def _all_configurations(self) -> list[dict[str, Any]]:
         return [
             model.configuration
@@ -197,6 +216,15 @@ class ServerState:
             for model in self.backend.list_collections(tenant, database, None, None):
                 sizes.append((tenant, database, model.name, self.backend.count(model.id)))
         return sizes
+
+
+def _wait_for_a_pause(quiet_for: Callable[[], float] | None) -> None:
+    """Until requests pause for PRELOAD_QUIET seconds, at most PRELOAD_WAIT after start."""
+    if quiet_for is None:
+        return
+    deadline = time.monotonic() + PRELOAD_WAIT
+    while quiet_for() < PRELOAD_QUIET and time.monotonic() < deadline:
+        time.sleep(0.1)  # a background wait for traffic to pause, not a sync
 
 
 def open_backend(config: ServerConfig, settings: Settings) -> ServedBackend:

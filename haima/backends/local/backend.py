@@ -95,6 +95,16 @@ class LocalBackend:
     def all_databases(self) -> list[tuple[str, str]]:
         return self.store.all_databases()
 
+    def load_indexes(self) -> None:
+        """Load every collection's index snapshot now, each without holding the lock (a
+        server's start: its first queries then find the indexes loaded, or wait for the
+        load under way instead of starting their own)."""
+        for tenant, database in self.all_databases():
+            for row in self.store.list_collections(tenant, database, None, None):
+                if self.background.closed:
+                    return
+                self.indexes.load_unlocked(row.id, self.lock)
+
     # -- tenants and databases -------------------------------------------------------------
 
     def create_tenant(self, name: str) -> None:

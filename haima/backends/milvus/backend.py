@@ -867,6 +867,9 @@ class MilvusBackend:
     def all_databases(self) -> list[tuple[str, str]]:
         return [(t, d) for t in self._catalog.tenants() for d in self._catalog.databases(t)]
 
+    def load_indexes(self) -> None:
+        """Nothing: Milvus holds its collections' indexes itself."""
+
     def index_status(self, collection_id: str) -> dict[str, Any]:
         """The Milvus index as Milvus describes it: its type, rows indexed and pending."""
         collection = self._entry(collection_id)
