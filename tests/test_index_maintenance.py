@@ -201,3 +201,37 @@ def test_other_requests_go_on_while_a_first_query_loads_an_index(tmp_path: Path)
     finally:
         loading.release.set()
         client.close()
+
+
+def test_the_indexer_checkpoints_the_wal_off_the_write_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from haima.backends.local import background
+    from haima.storage import sqlite
+
+    # Writes never checkpoint on their own here; the indexer does from 256 KiB on.
+    monkeypatch.setattr(sqlite, "SAFETY_CHECKPOINT_PAGES", 1_000_000)
+    monkeypatch.setattr(background, "CHECKPOINT_BYTES", 256 * 1024)
+    client = haima.PersistentClient(tmp_path / "store", Settings(background_indexing=False))
+    backend: Any = client._backend
+    try:
+        col = client.create_collection("wal", embedding_function=None)
+        data = vectors(6_000, 3)
+        for start in range(0, 6_000, 500):
+            col.add(
+                ids=[f"r{i}" for i in range(start, start + 500)],
+                embeddings=data[start : start + 500],
+            )
+        grown = backend.store.wal_bytes()
+        assert grown > 4 * 2**20  # no write checkpointed: the WAL holds every page
+        backend.background.index_some()  # what the indexer thread does when woken
+        col.add(ids=["after"], embeddings=data[:1])  # starts the emptied WAL over
+        assert backend.store.wal_bytes() <= 4 * 2**20  # cut back to the size limit
+        assert col.count() == 6_001
+    finally:
+        client.close()
+    with haima.PersistentClient(tmp_path / "store") as again:
+        col = again.get_collection("wal", embedding_function=None)
+        assert col.count() == 6_001
+        got = col.get(ids=["r5999"], include=["embeddings"])
+        assert np.allclose(got["embeddings"][0], data[5999], atol=1e-6)

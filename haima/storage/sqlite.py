@@ -7,6 +7,7 @@ The store knows nothing about FAISS; it hands out rids, vectors and row data.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -43,6 +44,12 @@ from haima.types import Rids as Rids  # re-exported
 DEFAULT_TENANT = "default_tenant"
 DEFAULT_DATABASE = "default_database"
 PAGE_SIZE = 32_768
+#: The WAL size from which the local backend's indexer checkpoints it (Store.checkpoint):
+#: SQLite's own default, 1,000 pages of 4 KiB, would be a checkpoint every 4 MiB here.
+CHECKPOINT_BYTES = 32 * 2**20
+#: Past this many pages (256 MiB) a write checkpoints the WAL itself: when no indexer
+#: runs (Settings.background_indexing off) or it cannot keep up.
+SAFETY_CHECKPOINT_PAGES = 8_192
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -73,6 +80,7 @@ class Store:
         # transaction rolls back; see haima/deadline.py.
         self.conn.set_progress_handler(deadline.expired, _DEADLINE_CHECK_STEPS)
         self._commits: CommitWatch | None = None
+        self._checkpointer: sqlite3.Connection | None = None
         if self._is_new():
             # Both must precede the first write (switching to WAL writes the header).
             # Records carry ~1.5 KB vectors: with 32 KiB pages ingestion ran 3x faster
@@ -85,6 +93,10 @@ class Store:
         # After a checkpoint the WAL file is cut back to 4 MiB: a bulk load otherwise
         # leaves it at its largest size on disk for good.
         self.conn.execute("PRAGMA journal_size_limit=4194304")
+        # Writes checkpoint the WAL only past this many pages (a safety net): the local
+        # backend's indexer checkpoints from CHECKPOINT_BYTES on, on a connection of its
+        # own (`checkpoint`), so that no write holds the lock while the WAL is copied.
+        self.conn.execute(f"PRAGMA wal_autocheckpoint={SAFETY_CHECKPOINT_PAGES}")
         self.conn.execute(f"PRAGMA synchronous={synchronous}")
         self.conn.execute("PRAGMA temp_store=MEMORY")
         self.conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
@@ -120,6 +132,8 @@ class Store:
 
     def close(self) -> None:
         with self.lock:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
             self.conn.close()
             if self._commits is not None:
                 self._commits.close()  # after the connection: see storage/commits.py
@@ -176,6 +190,31 @@ class Store:
             self._data_version = version
             return True
         return False
+
+    def wal_bytes(self) -> int:
+        """The WAL file's size (0 for an in-memory store)."""
+        if self.path is None:
+            return 0
+        try:
+            return os.stat(f"{self.path}-wal").st_size
+        except OSError:
+            return 0
+
+    def checkpoint(self) -> None:
+        """Copy the WAL's committed pages into the database file, on a connection of its
+        own and without the store's lock: SQLite's PASSIVE mode waits for no reader and no
+        writer, so reads and writes go on meanwhile. For one thread at a time (the local
+        backend's indexer). A write that finds the WAL emptied starts it over; its size on
+        disk is cut back to the journal size limit then.
+
+        Measured: a commit that checkpointed 32 MiB held the lock for 37 ms instead of 6."""
+        if self.path is None:
+            return
+        if self._checkpointer is None:
+            self._checkpointer = sqlite3.connect(
+                str(self.path), isolation_level=None, check_same_thread=False, timeout=60.0
+            )
+        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def reclaim_space(self) -> None:
         with self.lock:

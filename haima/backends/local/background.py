@@ -1,5 +1,6 @@
 """Work done off the query path: moving tail vectors into ANN indexes, compacting them,
-writing snapshots, and building the filtered views that repeated filters ask for.
+writing snapshots, building the filtered views that repeated filters ask for, and
+checkpointing SQLite's WAL (so that no write holds the lock while it is copied).
 
 No query waits for a build or a snapshot write. One thread (the indexer) decides what is
 due; the slow parts run without the backend's lock, on a second thread at the lowest CPU
@@ -29,7 +30,7 @@ from haima.index.collection_index import INDEX_STEP, ExtendJob
 from haima.index.faiss_index import VectorIndex
 from haima.index.plan_cache import PlanCache, ViewRequest
 from haima.settings import Settings
-from haima.storage.sqlite import Store
+from haima.storage.sqlite import CHECKPOINT_BYTES, Store
 
 log = logging.getLogger("haima")
 
@@ -134,6 +135,8 @@ class Background:
     def index_some(self) -> bool:
         """One step of background work; True if there may be more. A view asked for is
         handed to the view builder (built here when there is none)."""
+        if self.store.wal_bytes() >= CHECKPOINT_BYTES:
+            self.store.checkpoint()  # without the lock: writes and queries go on
         if self._index_step_due():
             return True
         with self.lock:
