@@ -49,3 +49,17 @@ def test_a_restriction_limits_the_answer_and_keeps_its_parameters() -> None:
     assert allowed.params("hnsw", SearchTuning()) is allowed.params("hnsw", SearchTuning())
     _, flat_rids = index.search(vectors[:3], 5, allowed, SearchTuning(), flat=True)
     assert set(flat_rids.ravel().tolist()) <= {100 + p for p in range(0, 200, 10)}
+
+
+def test_a_single_query_scans_on_one_faiss_thread_unless_configured() -> None:
+    import faiss
+
+    from haima.index.faiss_index import faiss_threads, search_threads
+
+    assert search_threads(None, 1) == 1  # FAISS's split of one query's scan is slower
+    assert search_threads(None, 8) is None  # queries split between threads: the default
+    assert search_threads(3, 1) == 3  # a collection's num_threads wins
+    before = faiss.omp_get_max_threads()
+    with faiss_threads(search_threads(None, 1)):
+        assert faiss.omp_get_max_threads() == 1
+    assert faiss.omp_get_max_threads() == before

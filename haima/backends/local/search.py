@@ -19,7 +19,14 @@ from haima.config import CollectionConfiguration, keyword_index_missing
 from haima.errors import DimensionMismatchError, InvalidArgumentError
 from haima.filters import Filter
 from haima.index.collection_index import CollectionIndex
-from haima.index.faiss_index import Rids, SearchTuning, Vectors, faiss_threads, prepare
+from haima.index.faiss_index import (
+    Rids,
+    SearchTuning,
+    Vectors,
+    faiss_threads,
+    prepare,
+    search_threads,
+)
 from haima.index.fusion import convex_fusion, reciprocal_rank_fusion
 from haima.index.plan_cache import PlanCache
 from haima.index.planner import PartPlan
@@ -156,7 +163,7 @@ class Searcher:
         queries = prepare(query_embeddings, index.metric)
         cfg = config.index
         tuning = SearchTuning(ef_search=cfg.ef_search, nprobe=cfg.nprobe)
-        with faiss_threads(cfg.num_threads):
+        with faiss_threads(search_threads(cfg.num_threads, len(queries))):
             loader = self.indexes.loader(row)
             return index.search(queries, min(n_results, live), plans, tuning, loader)
 
