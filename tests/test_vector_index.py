@@ -63,3 +63,24 @@ def test_a_single_query_scans_on_one_faiss_thread_unless_configured() -> None:
     with faiss_threads(search_threads(None, 1)):
         assert faiss.omp_get_max_threads() == 1
     assert faiss.omp_get_max_threads() == before
+
+
+def test_an_extension_copies_its_vectors_into_a_buffer_made_beforehand() -> None:
+    from haima.config import IndexConfig
+    from haima.index.collection_index import CollectionIndex
+
+    data = np.random.default_rng(5).standard_normal((300, 8)).astype(np.float32)
+    index = CollectionIndex(8, "l2", IndexConfig(type="hnsw"))
+    index.apply(np.arange(1, 301), data, [f"r{i}" for i in range(300)], np.zeros(0, int), 1)
+    index.delete(np.array([5, 6]))  # tombstoned tail vectors are not taken
+    assert index.extend_batch() == 298
+    plain = index.start_extend()
+    buffer = np.empty((298, 8), np.float32)
+    into = index.start_extend(into=buffer)
+    assert plain is not None and into is not None
+    assert np.shares_memory(into.vectors, buffer)
+    assert np.array_equal(into.vectors, plain.vectors)
+    assert np.array_equal(into.rids, plain.rids) and 5 not in into.rids
+    small = index.start_extend(into=np.empty((100, 8), np.float32))
+    assert small is not None and list(small.rids) == list(plain.rids[:100])
+    assert np.array_equal(small.vectors, plain.vectors[:100])

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+import numpy as np
+
 from haima.backends.local.indexes import IndexCache, IndexSlot
 from haima.errors import NotFoundError
 from haima.index.collection_index import INDEX_STEP, ExtendJob
@@ -57,6 +59,8 @@ class Background:
         #: Notified when a view build ends (`build_now` waits for the builder's).
         self.view_built = threading.Condition(lock)
         self._indexer: _Indexer | None = None
+        #: The size of the next extension's vectors, to be allocated off the lock.
+        self._extend_shape: tuple[int, int] | None = None
         #: Builds ANN parts and filtered views at the lowest CPU priority, without the
         #: lock (the indexer holds the lock during its steps, so it keeps the normal
         #: priority).
@@ -167,6 +171,11 @@ class Background:
 
     def _maintain(self) -> bool:
         job: ExtendJob | None = None
+        buffer = None
+        if self._extend_shape is not None:  # asked for by the last call: made off the lock
+            buffer = np.empty(self._extend_shape, np.float32)
+            buffer.fill(0.0)  # touch every page now, not while the lock is held
+            self._extend_shape = None
         with self.lock:
             if self.closed:
                 return False
@@ -185,7 +194,13 @@ class Background:
                     continue
                 slot = self.indexes.synced(collection_id, row) or slot
                 if not slot.index.needs_compaction():
-                    job = self.indexes.start_extend(slot)
+                    wanted = slot.index.extend_batch()
+                    if wanted and (buffer is None or buffer.shape[1] != slot.index.dim):
+                        # Make the copy's memory without the lock, then come back for
+                        # the copy (see CollectionIndex.start_extend).
+                        self._extend_shape = (wanted, slot.index.dim)
+                        return True
+                    job = self.indexes.start_extend(slot, into=buffer)
                 if job is None:  # compaction, or a part too large to copy: in place
                     self.indexes.index_step(slot, row, batch=INDEX_STEP)
                     if not slot.index.pending():

@@ -281,9 +281,10 @@ class IndexCache:
             self.plans.forget(row.id)  # stale now: free their memory
         return moved
 
-    def start_extend(self, slot: IndexSlot) -> ExtendJob | None:
-        """The next off-lock build of the collection's ANN part, if one is due."""
-        return slot.index.start_extend()
+    def start_extend(self, slot: IndexSlot, into: Vectors | None = None) -> ExtendJob | None:
+        """The next off-lock build of the collection's ANN part, if one is due (see
+        `CollectionIndex.start_extend` for `into`)."""
+        return slot.index.start_extend(into)
 
     def finish_extend(self, collection_id: str, job: ExtendJob, built: VectorIndex) -> bool:
         """Swap a built ANN part in, if the collection and its part are still those the
