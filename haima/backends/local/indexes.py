@@ -212,7 +212,7 @@ class IndexCache:
         assert dimension is not None
 
         def load(rids: Rids) -> Vectors:
-            return self.store.vectors_of([int(r) for r in rids], dimension)
+            return self.store.vectors_of(rids, dimension)
 
         return load
 
@@ -223,7 +223,7 @@ class IndexCache:
         assert dimension is not None
 
         def load(rids: Rids) -> Vectors:
-            stored = self.store.vectors_of([int(r) for r in rids], dimension, missing_ok=True)
+            stored = self.store.vectors_of(rids, dimension, missing_ok=True)
             return prepare(stored, config.metric)
 
         return load
