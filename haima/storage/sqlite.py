@@ -99,7 +99,9 @@ class Store:
         self.conn.execute(f"PRAGMA wal_autocheckpoint={SAFETY_CHECKPOINT_PAGES}")
         self.conn.execute(f"PRAGMA synchronous={synchronous}")
         self.conn.execute("PRAGMA temp_store=MEMORY")
-        self.conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
+        # 16 MiB of page cache: 64 MiB answered queries, gets and ingests no faster
+        # (100,000 records; the OS caches the file too) and kept 25 MB more resident.
+        self.conn.execute("PRAGMA cache_size=-16384")
         self._migrate()
         if path is not None:
             self._commits = CommitWatch(path)  # WAL mode is on: the -shm file exists

@@ -15,6 +15,7 @@ to copy, still take small steps under the lock.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import sys
@@ -222,6 +223,8 @@ class Background:
             done = swapped and not slots[collection_id].index.pending()
             if done:
                 self._save_off_lock(collection_id)
+        del job, built
+        _return_freed_memory()  # the replaced part, the job's copy, the snapshot's bytes
         return True
 
     def _save_off_lock(self, collection_id: str) -> None:
@@ -293,6 +296,28 @@ class _Indexer:
                 if self._stopping:
                     return
                 self._wakeup.wait(timeout=pause)
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+    return trim
+
+
+_malloc_trim = _load_malloc_trim()
+
+
+def _return_freed_memory() -> None:
+    """Give the memory freed by a swapped-out index part back to the OS. glibc keeps
+    freed blocks in its heap for reuse, and after an HNSW part was replaced the server
+    stayed ~40 MB larger for good (20,000 + 10,000 x 384). A few milliseconds, without
+    the GIL (ctypes releases it) or the lock."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 def _yield_to_queries() -> None:
