@@ -8,7 +8,9 @@ after the other on loopback, each with a fresh folder, and driven by the officia
 heartbeat; ingest; the first N unfiltered queries right after ingest (QPS, p50, p99,
 max) and the same once settled; filtered queries at 10% and 1%; four client threads; `get`
 of 100 ids; a mixed workload (one client adding batches while another queries: the
-reader's p99 and max); restart → first answer; disk size; server memory. The last column
+reader's p99 and max); restart → first answer; disk size; server memory (resident, with
+children) once settled and right after the mixed writes, when Haima's indexer is still
+extending its HNSW part on a copy. The last column
 is Haima's advantage: Haima/Chroma for rates, Chroma/Haima for times and sizes (above 1:
 Haima is better). Prints numbers; asserts nothing.
 """
@@ -177,6 +179,7 @@ def run_one(kind: str, data: np.ndarray, queries: np.ndarray, n_queries: int) ->
         out["4 threads: qps"] = 800 / (time.perf_counter() - start)
         get_ms = timed(200, lambda i: col.get(ids=ids[(i * 100) % n : (i * 100) % n + 100]))
         out["get 100 ids: p50"] = stats(get_ms)["p50"]
+        out["server memory, settled (MB)"] = server.rss_mb()
         # mixed: a writer adds batches while this thread queries
         extra = np.random.default_rng(9).standard_normal((10_000, data.shape[1])).astype(np.float32)
         writing = threading.Event()
@@ -203,7 +206,7 @@ def run_one(kind: str, data: np.ndarray, queries: np.ndarray, n_queries: int) ->
         mixed = stats(reader)
         out["mixed, reader: p99"] = mixed["p99"]
         out["mixed, reader: max"] = mixed["max"]
-        out["server memory (MB)"] = server.rss_mb()
+        out["server memory right after the mixed writes (MB)"] = server.rss_mb()
         server.stop()
         out["disk (MB)"] = folder_mb(folder)
         begin = time.perf_counter()
