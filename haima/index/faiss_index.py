@@ -42,10 +42,14 @@ def faiss_metric(metric: Metric) -> int:
 
 def prepare(vectors: Vectors, metric: Metric) -> Vectors:
     """What FAISS stores: cosine vectors are normalised (then inner product = cosine)."""
-    out = np.array(vectors, dtype=np.float32, order="C", copy=True)
-    if metric == "cosine" and len(out):
-        faiss.normalize_L2(out)  # in place, in C; zero vectors stay zero
-    return out
+    return prepare_in_place(np.array(vectors, dtype=np.float32, order="C", copy=True), metric)
+
+
+def prepare_in_place(vectors: Vectors, metric: Metric) -> Vectors:
+    """`prepare` on a float32 C-ordered matrix the caller owns, without a copy."""
+    if metric == "cosine" and len(vectors):
+        faiss.normalize_L2(vectors)  # in place, in C; zero vectors stay zero
+    return vectors
 
 
 def to_distances(scores: npt.NDArray[np.float32], metric: Metric) -> npt.NDArray[np.float32]:
@@ -382,20 +386,24 @@ class VectorIndex:
         dim = int(snapshot.fields["dim"])
         if prefix + "live_rids" in snapshot:
             rids = snapshot.array(prefix + "live_rids").astype(np.int64, copy=False)
-            out = cls(kind, build_faiss_index(kind, dim, metric, cfg, len(rids)), metric)
+            index = build_faiss_index(kind, dim, metric, cfg, len(rids))
             if len(rids):
-                out.add(rids, np.ascontiguousarray(loader(rids)))
-            return out
+                _storage_view(index, len(rids), dim)[:] = loader(rids)
+            return cls._with_positions(kind, index, metric, rids, np.zeros(len(rids), bool))
         rids = snapshot.array(prefix + "rids").astype(np.int64, copy=False)
         deleted = snapshot.array(prefix + "deleted").astype(bool, copy=False)
-        vectors = np.empty((len(rids), dim), np.float32)
+        index = build_faiss_index(kind, dim, metric, cfg, len(rids))
+        # The vectors go straight into FAISS's storage (not through an array and `add`,
+        # two more passes over them: a restarted store's first query waited for those).
+        vectors = _storage_view(faiss.downcast_index(index.storage), len(rids), dim)
         live = np.flatnonzero(~deleted)
-        if len(live):
+        if len(live) == len(rids):
+            vectors[:] = loader(rids)
+        elif len(live):
             vectors[live] = loader(rids[live])
         dead = snapshot.array(prefix + "dead_positions").astype(np.int64, copy=False)
         if len(dead):
             vectors[dead] = snapshot.array(prefix + "dead_vectors").reshape(len(dead), dim)
-        index = build_faiss_index(kind, dim, metric, cfg, len(rids))
         graph = index.hnsw
         for name in _HNSW_ARRAYS:
             faiss.copy_array_to_vector(snapshot.array(f"{prefix}hnsw.{name}"), getattr(graph, name))
@@ -404,7 +412,6 @@ class VectorIndex:
         graph.efConstruction, graph.efSearch = construction, search
         if int(graph.levels.size()) != len(rids):
             raise ValueError("index snapshot is inconsistent: graph size differs from rids")
-        faiss.downcast_index(index.storage).add(vectors)
         index.ntotal = len(rids)
         return cls._with_positions(kind, index, metric, rids, deleted)
 
@@ -472,6 +479,17 @@ class Restriction:
             params._haima_selector = selector
             self._params[key] = params
         return params
+
+
+def _storage_view(flat: Any, count: int, dim: int) -> Vectors:
+    """A flat FAISS index (or an HNSW's storage) sized to `count` vectors, as a writable
+    (count, dim) view of its memory for the caller to fill."""
+    flat.codes.resize(count * dim * 4)
+    flat.ntotal = count
+    if count == 0:
+        return np.zeros((0, dim), np.float32)
+    memory = faiss.rev_swig_ptr(flat.codes.data(), count * dim * 4)
+    return np.asarray(memory).view(np.float32).reshape(count, dim)
 
 
 def search_threads(configured: int | None, n_queries: int) -> int | None:

@@ -122,10 +122,11 @@ def decode_metadata(text: str | None) -> dict[str, Any] | None:
 
 
 def vectors_from_blobs(blobs: Sequence[bytes | None], dimension: int) -> npt.NDArray[np.float32]:
-    """Stored embedding BLOBs (float32 little-endian) as one (n, dimension) matrix (the
-    rows were read with their embeddings: none is None)."""
+    """Stored embedding BLOBs (float32 little-endian) as one new, writable (n, dimension)
+    matrix (the rows were read with their embeddings: none is None)."""
     if not blobs:
         return np.zeros((0, dimension), np.float32)
-    joined = b"".join(blob for blob in blobs if blob is not None)
+    # A bytearray, so that the matrix is writable: loaders normalise it in place.
+    joined = bytearray().join(blob for blob in blobs if blob is not None)
     matrix = np.frombuffer(joined, dtype="<f4").astype(np.float32, copy=False)
     return matrix.reshape(len(blobs), dimension)

@@ -24,7 +24,7 @@ import numpy as np
 from haima.config import CollectionConfiguration
 from haima.errors import NotFoundError
 from haima.index.collection_index import CollectionIndex, ExtendJob
-from haima.index.faiss_index import Rids, VectorIndex, Vectors, prepare
+from haima.index.faiss_index import Rids, VectorIndex, Vectors, prepare_in_place
 from haima.index.plan_cache import PlanCache
 from haima.index.snapshot import Snapshot, SnapshotError, write_snapshot
 from haima.storage.rows import CollectionRow
@@ -224,7 +224,7 @@ class IndexCache:
 
         def load(rids: Rids) -> Vectors:
             stored = self.store.vectors_of(rids, dimension, missing_ok=True)
-            return prepare(stored, config.metric)
+            return prepare_in_place(stored, config.metric)  # the matrix is new: ours
 
         return load
 
