@@ -307,7 +307,7 @@ class MilvusClient(Client):
         database: str = DEFAULT_DATABASE,
     ) -> None:
         # Imported here: pymilvus is an optional dependency, and slow to import.
-        from haima.backends.milvus import MilvusBackend
+        from haima.backends.milvus.backend import MilvusBackend
 
         settings = settings or Settings()
         backend = MilvusBackend(uri, token=token, db_name=db_name, settings=settings)

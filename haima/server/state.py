@@ -230,7 +230,8 @@ def _wait_for_a_pause(quiet_for: Callable[[], float] | None) -> None:
 def open_backend(config: ServerConfig, settings: Settings) -> ServedBackend:
     if config.milvus is None:
         return LocalBackend(config.path, settings)
-    from haima.backends.milvus import MilvusBackend, milvus_uri
+    from haima.backends.milvus.backend import MilvusBackend
+    from haima.backends.milvus.uri import milvus_uri
 
     return MilvusBackend(
         milvus_uri(config.milvus),

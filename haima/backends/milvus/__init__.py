@@ -6,9 +6,11 @@ schema.py       record fields, index types, metrics and search parameters
 expressions.py  the filter language compiled to Milvus expressions
 rows.py         records as Milvus rows and back; exact ranking of small sets
 uri.py          milvus:// and milvus-lite:// targets → pymilvus URIs
+
+Only `uri` is imported here: every client and `haima run` ask whether a target is a Milvus
+one, and the backend's modules are imported when one is opened (`backend.MilvusBackend`).
 """
 
-from haima.backends.milvus.backend import MilvusBackend
 from haima.backends.milvus.uri import is_milvus_target, milvus_uri
 
-__all__ = ["MilvusBackend", "is_milvus_target", "milvus_uri"]
+__all__ = ["is_milvus_target", "milvus_uri"]
