@@ -329,3 +329,7 @@ def _yield_to_queries() -> None:
     if sys.platform == "linux":
         with contextlib.suppress(OSError):  # not permitted here: the normal priority
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        with contextlib.suppress(OSError, AttributeError):
+            # SCHED_IDLE too: a waking query thread preempts it at once, where a nice-19
+            # thread could keep the core for the rest of its time slice.
+            os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
