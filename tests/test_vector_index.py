@@ -74,13 +74,20 @@ def test_an_extension_copies_its_vectors_into_a_buffer_made_beforehand() -> None
     index.apply(np.arange(1, 301), data, [f"r{i}" for i in range(300)], np.zeros(0, int), 1)
     index.delete(np.array([5, 6]))  # tombstoned tail vectors are not taken
     assert index.extend_batch() == 298
-    plain = index.start_extend()
+    plain = index.start_extend()  # copied at once
     buffer = np.empty((298, 8), np.float32)
-    into = index.start_extend(into=buffer)
-    assert plain is not None and into is not None
-    assert np.shares_memory(into.vectors, buffer)
-    assert np.array_equal(into.vectors, plain.vectors)
-    assert np.array_equal(into.rids, plain.rids) and 5 not in into.rids
+    chunked = index.start_extend(into=buffer)
+    assert plain is not None and chunked is not None and plain.positions is None
+    assert np.shares_memory(chunked.vectors, buffer)
+    # More writes between the chunks: the tail grows (its storage may move), and the
+    # job's rows are found again each time.
+    index.apply(np.arange(301, 1301), np.ones((1000, 8), np.float32), ["x"] * 1000, [], 2)
+    for start in range(0, 298, 100):
+        assert index.copy_for_extend(chunked, start, start + 100)
+    assert np.array_equal(chunked.vectors, plain.vectors)
+    assert np.array_equal(chunked.rids, plain.rids) and 5 not in chunked.rids
     small = index.start_extend(into=np.empty((100, 8), np.float32))
     assert small is not None and list(small.rids) == list(plain.rids[:100])
-    assert np.array_equal(small.vectors, plain.vectors[:100])
+    # A compaction or reconfiguration moves tail positions: the copy stops.
+    index.reconfigure(IndexConfig(type="hnsw", max_neighbors=8), lambda rids: data[rids - 1])
+    assert not index.copy_for_extend(small, 0, 100)

@@ -23,7 +23,7 @@ import numpy as np
 
 from haima.config import CollectionConfiguration
 from haima.errors import NotFoundError
-from haima.index.collection_index import CollectionIndex, ExtendJob
+from haima.index.collection_index import CollectionIndex, ExtendJob, ids_arrays
 from haima.index.faiss_index import Rids, VectorIndex, Vectors, prepare_in_place
 from haima.index.plan_cache import PlanCache
 from haima.index.snapshot import Snapshot, SnapshotError, write_snapshot
@@ -59,6 +59,8 @@ class SnapshotJob:
     path: Path
     header: dict[str, Any]
     arrays: dict[str, np.ndarray[Any, Any]]
+    #: The record ids by rid, encoded into arrays when the file is written.
+    ids: dict[int, str]
 
 
 class IndexCache:
@@ -311,19 +313,24 @@ class IndexCache:
         slot = self.slots.get(collection_id)
         if self.root is None or slot is None or not slot.index.dirty:
             return None
-        header, arrays = slot.index.to_arrays()
+        header, arrays = slot.index.to_arrays(with_ids=False)
         # FAISS's serialisations are fresh arrays; the rest are views of live state.
         copied = {k: v if k.endswith(".faiss") else v.copy() for k, v in arrays.items()}
         slot.index.dirty = False
         slot.last_saved = time.monotonic()
         return SnapshotJob(
-            collection_id, slot.index, self._snapshot_path(collection_id), header, copied
+            collection_id,
+            slot.index,
+            self._snapshot_path(collection_id),
+            header,
+            copied,
+            dict(slot.index.ids),
         )
 
     def write_snapshot(self, job: SnapshotJob) -> None:
         """Write the file (temp, fsync, rename): safe without the backend's lock."""
         try:
-            write_snapshot(job.path, job.header, job.arrays)
+            write_snapshot(job.path, job.header, {**job.arrays, **ids_arrays(job.ids)})
         except BaseException:
             job.index.dirty = True  # written next time
             raise
