@@ -552,7 +552,9 @@ def test_fuzzing_found_nothing_unexplained(fuzzed: Fuzzed) -> None:
 
 def test_fuzzing_reached_the_engine(fuzzed: Fuzzed) -> None:
     """The run was not a wall of 404s: bodies reached validation and the engine on every
-    record route, and the stateful phase followed links to created collections."""
+    record route, and the stateful phase followed links from what it created (a tenant, a
+    database or a collection: which of them its steps reach depends on the sequence
+    Hypothesis draws, and that varied with the tests run before in the same process)."""
     run = fuzzed.run
     assert run.requests > 1000 * min(EXAMPLES, 25) // 25
     for operation in ("add", "upsert", "update", "delete", "get", "query"):
@@ -562,11 +564,15 @@ def test_fuzzing_reached_the_engine(fuzzed: Fuzzed) -> None:
             if label.endswith(f"/{{collection_id}}/{operation}")
         }
         assert {200, 400} <= statuses, (operation, statuses)
-    created = "POST /api/v2/tenants/{tenant}/databases/{database}/collections"
-    followed = {
-        (link, status) for (source, link, status) in run.links_followed if source == created
+    creates = {
+        "POST /api/v2/tenants",
+        "POST /api/v2/tenants/{tenant}/databases",
+        "POST /api/v2/tenants/{tenant}/databases/{database}/collections",
     }
-    assert any(status == 200 for _, status in followed), followed
+    followed = {
+        (source, link, status) for (source, link, status) in run.links_followed if source in creates
+    }
+    assert any(status == 200 for _, _, status in followed), run.links_followed
 
 
 @pytest.mark.parametrize(

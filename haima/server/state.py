@@ -88,6 +88,8 @@ class ServerState:
         self.backend: ServedBackend = open_backend(config, self.settings)
         self._functions: dict[str, EmbeddingFunction | None] = {}
         self._functions_lock = threading.Lock()
+        #: Embedding functions (their specs' JSON) whose preload has started.
+        self._preloaded: set[str] = set()
 
     def close(self) -> None:
         self.backend.close()
@@ -153,11 +155,12 @@ class ServerState:
         self,
         configurations: Iterable[dict[str, Any]] | None = None,
         quiet_for: Callable[[], float] | None = None,
-    ) -> threading.Thread:
-        """Load, on a background thread (returned, started), the local models that these collection
-        configurations (None: every collection in the store) embed with. A store whose
-        collections get their embeddings from clients loads none (and spares the memory:
-        the default model takes ~150 MB).
+    ) -> threading.Thread | None:
+        """Load, on a background thread (returned, started), the local models that these
+        collection configurations (None: every collection in the store) embed with. A
+        store whose collections get their embeddings from clients loads none (and spares
+        the memory: the default model takes ~150 MB). Each model is preloaded once: None
+        (no thread) when every given configuration's was already.
 
         `quiet_for` (seconds since the last request): the load first waits for a pause of
         PRELOAD_QUIET seconds, at most PRELOAD_WAIT, because parts of it hold the GIL for
@@ -166,10 +169,14 @@ class ServerState:
         a failure is logged here and reported, naming its cause, to each request that
         needs the model (which tries again)."""
 
+        given = None if configurations is None else self._not_preloaded(configurations)
+        if given is not None and not given:
+            return None
+
         def load() -> None:
             _wait_for_a_pause(quiet_for)
             try:
-                found = self._all_configurations() if configurations is None else configurations
+                found = self._not_preloaded(self._all_configurations()) if given is None else given
                 for configuration in found:
                     fn = self.function_for(configuration)
                     load_model = getattr(fn, "load", None)
@@ -183,6 +190,19 @@ class ServerState:
         thread = threading.Thread(target=load, name="haima-model-preload", daemon=True)
         thread.start()
         return thread
+
+    def _not_preloaded(self, configurations: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Those of `configurations` naming a function not preloaded yet, marked as being
+        preloaded now (one per function)."""
+        out = []
+        with self._functions_lock:
+            for configuration in configurations:
+                spec = configuration.get("embedding_function")
+                key = json.dumps(spec, sort_keys=True)
+                if spec and key not in self._preloaded:
+                    self._preloaded.add(key)
+                    out.append(configuration)
+        return out
 
     def load_indexes(self, quiet_for: Callable[[], float] | None = None) -> threading.Thread:
         """Load the collections' indexes on a background thread (returned, started), once
