@@ -358,10 +358,8 @@ class VectorIndex:
             count, dim = snapshot.shape(prefix + "vectors")
             index = build_faiss_index(kind, dim, metric, cfg, count)
             # Read straight into FAISS's storage: one pass over the memory, no copies.
-            index.codes.resize(count * dim * 4)
-            index.ntotal = count
+            storage = _storage_view(index, count, dim)
             if count:
-                storage = faiss.rev_swig_ptr(index.codes.data(), count * dim * 4)
                 snapshot.read_into(prefix + "vectors", storage)
         else:
             # Streamed into FAISS's structures: no intermediate copy of the index.

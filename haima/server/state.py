@@ -121,7 +121,7 @@ class ServerState:
         spec = configuration.get("embedding_function")
         if not spec:
             return None
-        key = json.dumps(spec, sort_keys=True)
+        key = _spec_key(spec)
         with self._functions_lock:
             if key not in self._functions:
                 try:
@@ -174,22 +174,17 @@ class ServerState:
             return None
 
         def load() -> None:
-            _wait_for_a_pause(quiet_for)
-            try:
-                found = self._not_preloaded(self._all_configurations()) if given is None else given
-                for configuration in found:
-                    fn = self.function_for(configuration)
-                    load_model = getattr(fn, "load", None)
-                    if callable(load_model):
-                        load_model()
-                        spec = configuration.get("embedding_function")
-                        log.info("embedding model loaded: %s", json.dumps(spec))
-            except Exception as exc:  # a broken install or model file; requests report it
-                log.error("embedding model failed to load: %s: %s", type(exc).__name__, exc)
+            found = self._not_preloaded(self._all_configurations()) if given is None else given
+            for configuration in found:
+                fn = self.function_for(configuration)
+                load_model = getattr(fn, "load", None)
+                if callable(load_model):
+                    load_model()
+                    spec = configuration.get("embedding_function")
+                    log.info("embedding model loaded: %s", json.dumps(spec))
 
-        thread = threading.Thread(target=load, name="haima-model-preload", daemon=True)
-        thread.start()
-        return thread
+        # A failure is a broken install or model file; the requests that need it report it.
+        return _in_background("haima-model-preload", load, quiet_for, "embedding model")
 
     def _not_preloaded(self, configurations: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """Those of `configurations` naming a function not preloaded yet, marked as being
@@ -198,9 +193,8 @@ class ServerState:
         with self._functions_lock:
             for configuration in configurations:
                 spec = configuration.get("embedding_function")
-                key = json.dumps(spec, sort_keys=True)
-                if spec and key not in self._preloaded:
-                    self._preloaded.add(key)
+                if spec and _spec_key(spec) not in self._preloaded:
+                    self._preloaded.add(_spec_key(spec))
                     out.append(configuration)
         return out
 
@@ -212,30 +206,48 @@ class ServerState:
         the lock: heartbeats and listings are answered meanwhile). A failure is logged, and
         the query that needs the index meets it again."""
 
-        def load() -> None:
-            _wait_for_a_pause(quiet_for)
-            try:
-                self.backend.load_indexes()
-            except Exception as exc:
-                log.error("loading indexes at start: %s: %s", type(exc).__name__, exc)
+        return _in_background(
+            "haima-index-load", self.backend.load_indexes, quiet_for, "loading indexes at start"
+        )
 
-        thread = threading.Thread(target=load, name="haima-index-load", daemon=True)
-        thread.start()
-        return thread
-
-    def _all_configurations(self) -> list[dict[str, Any]]:
+    def _all_collections(self) -> list[CollectionModel]:
         return [
-            model.configuration
+            model
             for tenant, database in self.backend.all_databases()
             for model in self.backend.list_collections(tenant, database, None, None)
         ]
 
+    def _all_configurations(self) -> list[dict[str, Any]]:
+        return [model.configuration for model in self._all_collections()]
+
     def collection_sizes(self) -> list[tuple[str, str, str, int]]:
-        sizes = []
-        for tenant, database in self.backend.all_databases():
-            for model in self.backend.list_collections(tenant, database, None, None):
-                sizes.append((tenant, database, model.name, self.backend.count(model.id)))
-        return sizes
+        return [
+            (model.tenant, model.database, model.name, self.backend.count(model.id))
+            for model in self._all_collections()
+        ]
+
+
+def _spec_key(spec: Any) -> str:
+    """An embedding function's spec as a key: the same spec, the same function."""
+    return json.dumps(spec, sort_keys=True)
+
+
+def _in_background(
+    name: str, work: Callable[[], None], quiet_for: Callable[[], float] | None, what: str
+) -> threading.Thread:
+    """`work` on a daemon thread (returned, started) once requests pause; a failure is
+    logged as `what` failing."""
+
+    def run() -> None:
+        _wait_for_a_pause(quiet_for)
+        try:
+            work()
+        except Exception as exc:
+            log.error("%s failed: %s: %s", what, type(exc).__name__, exc)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def _wait_for_a_pause(quiet_for: Callable[[], float] | None) -> None:
