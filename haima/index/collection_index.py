@@ -309,10 +309,11 @@ class CollectionIndex:
             return False
         if job.base is not None:
             built.copy_tombstones(job.base, job.base_size)
-        still_live = self.tail.positions(job.rids) >= 0
+        positions = self.tail.positions(job.rids)
+        still_live = positions >= 0
         if not still_live.all():
             built.delete(job.rids[~still_live])
-        self.tail.delete(job.rids[still_live])
+        self.tail.delete_at(positions[still_live])
         if self.tail.n_deleted > max(self.tail.size // 2, 10_000) or not self.tail.live_count:
             job.replaced.append(self.tail)  # freed by the caller after the lock (~3 ms)
             self.tail = self._rebuilt_tail()
@@ -561,7 +562,7 @@ class CollectionIndex:
     def to_arrays(
         self, with_ids: bool = True
     ) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
-        """The snapshot's header and arrays (some are views of live state). Without
+        """The snapshot's header and arrays (the caller's: see `VectorIndex.to_arrays`). Without
         `with_ids`, the record ids are left to the caller (`ids_arrays` of a copy of
         `ids`): encoding 20,000 of them took ~5 ms, which a snapshot taken under the lock
         can do after releasing it."""

@@ -138,9 +138,10 @@ class VectorIndex:
         self.size = 0
         self.n_deleted = 0
         self._plain_params: dict[tuple[str, int, int], Any] = {}
-        #: FAISS's serialisation of `index` while it holds `ntotal` vectors, made off the
-        #: lock by a build (see `cache_serialized`); a snapshot reuses it.
-        self._serialized: tuple[int, npt.NDArray[np.uint8]] | None = None
+        #: The snapshot's arrays of the FAISS structure while `index` holds `ntotal`
+        #: vectors, made off the lock by a build (see `cache_serialized`); a snapshot
+        #: reuses them.
+        self._serialized: tuple[int, dict[str, npt.NDArray[Any]]] | None = None
 
     # -- state ---------------------------------------------------------------------------
 
@@ -197,8 +198,11 @@ class VectorIndex:
         self.n_deleted = int(self._deleted[: self.size].sum())
 
     def cache_serialized(self) -> None:
-        if self.kind not in ("flat", "hnsw"):  # those two are saved without FAISS's format
-            self._serialized = (int(self.index.ntotal), faiss.serialize_index(self.index))
+        """Make the snapshot's copy of the FAISS structure now: a build calls this off
+        the lock, and the snapshot taken under the lock right after its swap then copies
+        only rids and tombstones (copying a 20,000-vector HNSW graph there took ~3 ms)."""
+        if self.kind != "flat":  # a flat part is saved as its rids alone
+            self._serialized = (int(self.index.ntotal), self._structure_arrays())
 
     def drop_serialized(self) -> None:
         self._serialized = None
@@ -224,10 +228,13 @@ class VectorIndex:
     def delete(self, rids: Rids) -> int:
         """Tombstone `rids` held here; returns how many were live."""
         pos = self.positions(rids)
-        pos = pos[pos >= 0]
-        self._deleted[pos] = True
-        self.n_deleted += len(pos)
-        return len(pos)
+        return self.delete_at(pos[pos >= 0])
+
+    def delete_at(self, positions: npt.NDArray[np.int64]) -> int:
+        """Tombstone the live `positions` (as `positions` finds them); returns how many."""
+        self._deleted[positions] = True
+        self.n_deleted += len(positions)
+        return len(positions)
 
     def live_restriction(self) -> Restriction | None:
         """The live positions, or None when nothing is deleted."""
@@ -307,33 +314,39 @@ class VectorIndex:
         read back from it on load, see `from_snapshot`): a flat part is its live rids; an
         HNSW part its graph, plus the vectors of its tombstoned positions (deleted from
         SQLite, still needed to walk the graph). IVF and PQ kinds keep codes, not the
-        vectors, and are saved as FAISS serialises them. Arrays may be views of live
-        state: the caller copies them if it writes them later."""
-        payload: dict[str, npt.NDArray[Any]]
+        vectors, and are saved as FAISS serialises them. The arrays are the caller's:
+        fresh, or cached ones nothing mutates, so they can be written without the lock."""
         if self.kind == "flat":
-            live = ~self.deleted
-            return {"live_rids": self.rids[live]}
+            return {"live_rids": self.rids[~self.deleted]}
+        cached = self._serialized
+        if cached is not None and cached[0] == self.index.ntotal:
+            payload = dict(cached[1])
+        else:
+            payload = self._structure_arrays()
         if self.kind == "hnsw":
-            graph = self.index.hnsw
-            payload = {
-                f"hnsw.{name}": faiss.vector_to_array(getattr(graph, name)) for name in _HNSW_ARRAYS
-            }
-            payload["hnsw.params"] = np.array(
-                [graph.entry_point, graph.max_level, graph.efConstruction, graph.efSearch],
-                dtype=np.int64,
-            )
             dead = np.flatnonzero(self.deleted)
             stored = self.all_stored_vectors()
             payload["dead_positions"] = dead
             payload["dead_vectors"] = (
                 stored[dead] if stored is not None else np.zeros((0, self.dim), np.float32)
             )
-        elif self._serialized is not None and self._serialized[0] == self.index.ntotal:
-            payload = {"faiss": self._serialized[1]}
-        else:
-            payload = {"faiss": faiss.serialize_index(self.index)}
-        payload["rids"] = self.rids
-        payload["deleted"] = self.deleted
+        payload["rids"] = self.rids.copy()
+        payload["deleted"] = self.deleted.copy()
+        return payload
+
+    def _structure_arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """FAISS's structure as fresh arrays: an HNSW graph, or another kind's whole
+        serialisation."""
+        if self.kind != "hnsw":
+            return {"faiss": faiss.serialize_index(self.index)}
+        graph = self.index.hnsw
+        payload = {
+            f"hnsw.{name}": faiss.vector_to_array(getattr(graph, name)) for name in _HNSW_ARRAYS
+        }
+        payload["hnsw.params"] = np.array(
+            [graph.entry_point, graph.max_level, graph.efConstruction, graph.efSearch],
+            dtype=np.int64,
+        )
         return payload
 
     @classmethod

@@ -584,7 +584,16 @@ class Store:
 
     def prune_deletions(self, collection_id: str, up_to_seq: int) -> None:
         """Forget deletions an index snapshot covers; later readers older than the floor
-        rebuild instead of replaying."""
+        rebuild instead of replaying. Nothing is written when there is nothing to forget:
+        the commit's fsync held the lock for ~15 ms after every snapshot of a bulk load."""
+        with self.lock:
+            found = self.conn.execute(
+                "SELECT 1 FROM deletions WHERE collection_id = ? AND seq <= ? AND seq > "
+                "(SELECT log_floor FROM collections WHERE id = ?) LIMIT 1",
+                (collection_id, up_to_seq, collection_id),
+            ).fetchone()
+        if found is None:
+            return
         with self.transaction() as conn:
             row = conn.execute(
                 "SELECT log_floor FROM collections WHERE id = ?", (collection_id,)

@@ -41,6 +41,8 @@ log = logging.getLogger("haima")
 ViewJob = tuple[ViewRequest, Callable[[], VectorIndex]]
 #: Tail vectors an extension copies per hold of the lock (~0.5 ms at 384 dimensions).
 EXTEND_COPY_ROWS = 2_048
+#: Paused between two holds of the lock in a row, so that a query waiting for it gets it.
+LOCK_HANDOFF = 0.0002
 T = TypeVar("T")
 
 
@@ -228,6 +230,7 @@ class Background:
                         return True  # reloaded, or the collection went: start again
                     if not source.copy_for_extend(job, start, start + EXTEND_COPY_ROWS):
                         return True  # the tail's positions moved: start again
+                time.sleep(LOCK_HANDOFF)
         built = self._off_lock("build", collection_id, job.build)
         with self.lock:
             swapped = self.indexes.finish_extend(collection_id, job, built)

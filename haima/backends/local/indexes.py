@@ -313,9 +313,7 @@ class IndexCache:
         slot = self.slots.get(collection_id)
         if self.root is None or slot is None or not slot.index.dirty:
             return None
-        header, arrays = slot.index.to_arrays(with_ids=False)
-        # FAISS's serialisations are fresh arrays; the rest are views of live state.
-        copied = {k: v if k.endswith(".faiss") else v.copy() for k, v in arrays.items()}
+        header, arrays = slot.index.to_arrays(with_ids=False)  # copies, or never mutated
         slot.index.dirty = False
         slot.last_saved = time.monotonic()
         return SnapshotJob(
@@ -323,7 +321,7 @@ class IndexCache:
             slot.index,
             self._snapshot_path(collection_id),
             header,
-            copied,
+            arrays,
             dict(slot.index.ids),
         )
 
@@ -406,7 +404,8 @@ class IndexCache:
                         exc,
                     )
             elif row.log_floor > 0:
-                # A snapshot was written once (saving sets the floor), so it was removed.
+                # A snapshot was written once (pruning after it set the floor), so it
+                # was removed.
                 log.warning(
                     "index snapshot of collection %r is missing; rebuilding it from SQLite",
                     row.name,
