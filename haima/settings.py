@@ -18,7 +18,9 @@ class Settings:
     #: SQLite's `synchronous`: FULL survives power loss; NORMAL survives process crashes.
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     #: Seconds without writes to a collection before background indexing starts, so
-    #: that bulk loads run at full speed.
+    #: that bulk loads run at full speed. While the vectors awaiting indexing are few
+    #: (up to 64 MiB of them), it also waits this long after the last query, for at
+    #: most ten times this long after the last write: a build slows queries beside it.
     index_delay: float = 1.0
     #: Vectors awaiting indexing (searched exactly meanwhile) beyond which indexing
     #: starts even while writes continue.

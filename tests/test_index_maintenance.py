@@ -5,6 +5,7 @@ what exists, writes go through, and what happened meanwhile survives the swap.""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -235,3 +236,52 @@ def test_the_indexer_checkpoints_the_wal_off_the_write_path(
         assert col.count() == 6_001
         got = col.get(ids=["r5999"], include=["embeddings"])
         assert np.allclose(got["embeddings"][0], data[5999], atol=1e-6)
+
+
+def test_queries_defer_indexing_while_the_exact_tail_scans_fast(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The indexer waits for writes to pause and, while the exact tail is small, for
+    queries to pause too, though at most QUERY_DEFERRAL x index_delay after the last
+    write; a large tail is indexed as soon as writes pause. Driven by hand: no indexer
+    thread, the slot's clocks set by the test."""
+    from haima.backends.local import background
+
+    delay = 0.5
+    client = haima.PersistentClient(
+        tmp_path / "store", Settings(background_indexing=False, index_delay=delay)
+    )
+    backend: Any = client._backend
+    col = client.create_collection(
+        "deferred", configuration={"index": {"type": "hnsw"}}, embedding_function=None
+    )
+    data = vectors(2_000, 0)
+    col.add(ids=[f"r{i}" for i in range(len(data))], embeddings=data)
+    slot = backend.indexes.slots[col.id]
+    queried_before = slot.last_query
+    col.query(query_embeddings=data[:1], n_results=3)
+    assert slot.last_query > queried_before  # a vector search marks the slot
+
+    work = backend.background
+    now = time.monotonic()
+    slot.last_write, slot.last_query = now - 2 * delay, now  # writes paused, a query now
+    assert not work._indexing_due(slot, now)
+    assert work._indexing_due(slot, now + delay)  # the queries paused
+    slot.last_write = now - background.QUERY_DEFERRAL * delay  # queries never paused
+    assert work._indexing_due(slot, now)
+
+    slot.last_write, slot.last_query = now - 2 * delay, time.monotonic() + 60
+    assert not work.index_some()  # nothing due: a query keeps it waiting
+    assert backend.indexes.status(col.id)["state"] == "building"
+    monkeypatch.setattr(background, "DEFER_TAIL_BYTES", len(data) * DIM * 4 - 1)
+    assert work._indexing_due(slot, time.monotonic())  # a large tail waits for no query
+    while work.index_some():  # what the indexer thread does when woken
+        pass
+    assert backend.indexes.status(col.id) == {
+        "state": "ready",
+        "ann": "hnsw",
+        "indexed": 2_000,
+        "exact": 0,
+        "pending": 0,
+    }
+    client.close()

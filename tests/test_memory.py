@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -77,3 +78,62 @@ def test_server_rss_stays_flat(tmp_path: Path) -> None:
         print(f"\nhaima run, {RECORDS} records, {HTTP_QUERIES} queries over HTTP:")
         checkpoints = run_mix(col, HTTP_QUERIES, SEGMENTS, server.process.pid, seed=2)
     assert_flat(checkpoints, "haima run")
+
+
+HEAP_SCRIPT = """
+import sys
+import threading
+
+import numpy as np
+
+from haima._memory import keep_heap_small
+
+
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def handle_requests():  # as a server's worker thread does
+    blocks, kept = [], []
+    for _ in range(100):  # 100 arrays of 1 MiB, each beside a small block that lives on
+        blocks.append(np.ones(2**18, np.float32))
+        kept.append(bytearray(1000))
+    del blocks
+    print(rss_mb() - before)
+
+
+if sys.argv[1] == "tuned":
+    keep_heap_small()
+big = np.ones(4 * 2**20, np.float32)  # 16 MiB freed: glibc's default thresholds follow it
+del big
+before = rss_mb()
+worker = threading.Thread(target=handle_requests)
+worker.start()
+worker.join()
+"""
+
+
+@pytest.mark.parametrize("mode", ["tuned", "default"])
+def test_server_heap_hands_freed_arrays_back(mode: str) -> None:
+    """`haima run`'s allocator setting (`keep_heap_small`): arrays of a request's size,
+    once freed, leave the process's memory. glibc's default keeps them (the control),
+    which is why the setting exists."""
+    out = subprocess.run(
+        [sys.executable, "-c", HEAP_SCRIPT, mode],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=_without_malloc_env(),
+    )
+    kept = float(out.stdout)
+    if mode == "tuned":
+        assert kept < 8, f"{kept:.1f} MiB of the 100 MiB freed stayed resident"
+    else:
+        assert kept > 50, f"glibc's default kept only {kept:.1f} MiB of the 100 MiB freed"
+
+
+def _without_malloc_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}

@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import haima
+from haima._memory import keep_heap_small
 from haima.backends.wire import API_PREFIX, error_body
 from haima.errors import HaimaError, InvalidArgumentError, NotFoundError
 from haima.server import routes_chroma, routes_console, routes_openai
@@ -43,6 +44,7 @@ CONFIG_ENV = "HAIMA_SERVER_CONFIG"
 
 
 def create_app(config: ServerConfig) -> FastAPI:
+    keep_heap_small()  # the server's process is ours (each worker makes its app)
     models = routes_openai.ModelPool()
 
     @asynccontextmanager

@@ -48,6 +48,8 @@ class IndexSlot:
     config: CollectionConfiguration | None = None
     last_saved: float = field(default_factory=time.monotonic)
     last_write: float = 0.0
+    #: When a vector search last read the index (the indexer waits for a pause).
+    last_query: float = 0.0
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -114,6 +115,8 @@ class Searcher:
             row, config, slot = self.indexes.for_query(collection_id)
             if search.mode == "vector":
                 assert search.embeddings is not None
+                if slot is not None:
+                    slot.last_query = time.monotonic()  # the indexer waits for a pause
                 distances, rids = self._vector_search(
                     row, config, slot, search.embeddings, search.n_results, search.filt
                 )

@@ -1,0 +1,65 @@
+"""Giving memory back to the operating system (glibc only; elsewhere nothing happens).
+
+glibc keeps freed blocks in its heaps for reuse. For a database that frees large arrays
+(request batches, index parts swapped out) that memory stays resident for good: measured
+on `haima run` with 20,000 + 10,000 x 384 vectors, 40 MB more after a bulk ingest and
+~80 MB more after an index extension than once the blocks were handed back.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+#: mallopt's parameters: the free space at a heap's top above which free() returns it
+#: to the OS, and the size from which a block gets a mapping of its own (unmapped when
+#: freed).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+TRIM_THRESHOLD_BYTES = 1 << 20
+#: 256 KiB: a request's arrays (1,000 x 384 float32 is 1.5 MiB) and an index's buffers
+#: are above it; Python's and SQLite's small blocks far below.
+MMAP_THRESHOLD_BYTES = 256 << 10
+
+
+def _glibc() -> Any | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+
+
+_libc = _glibc()
+
+
+def return_freed_memory() -> None:
+    """Hand the heaps' free memory back to the OS now: a few milliseconds, without the
+    GIL (ctypes releases it). Called after an index part is swapped out."""
+    if _libc is not None:
+        _libc.malloc_trim(0)
+
+
+def keep_heap_small() -> None:
+    """Make free() hand large freed blocks back to the OS for the rest of the process.
+
+    glibc raises its mapping threshold to the largest block freed (up to 32 MiB), so after
+    a few large arrays were freed (importing numpy and FAISS frees some) every array of a
+    request's size came from a heap, and a worker thread's heap kept them resident once
+    freed. Fixed thresholds put large arrays in mappings of their own, which free()
+    unmaps, and trim a heap's top past 1 MiB. For processes Haima owns (`haima run`); an
+    embedding application keeps its own allocator settings. MALLOC_MMAP_THRESHOLD_ or
+    MALLOC_TRIM_THRESHOLD_ in the environment leaves glibc as it is told there."""
+    if _libc is None or any(k in os.environ for k in _ENVIRONMENT):
+        return
+    set_option: Callable[[int, int], int] = _libc.mallopt
+    set_option(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    set_option(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
+
+
+_ENVIRONMENT = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
