@@ -91,3 +91,31 @@ def test_an_extension_copies_its_vectors_into_a_buffer_made_beforehand() -> None
     # A compaction or reconfiguration moves tail positions: the copy stops.
     index.reconfigure(IndexConfig(type="hnsw", max_neighbors=8), lambda rids: data[rids - 1])
     assert not index.copy_for_extend(small, 0, 100)
+
+
+def test_a_large_single_query_scan_split_in_two_answers_as_one_scan() -> None:
+    """Above SPLIT_SCAN_ROWS, one query's exact scan runs in two halves at once; the
+    answer is FAISS's own over the whole (k beyond a half's size included), for each
+    metric, and the same when the helper is busy and the caller scans alone."""
+    from haima.index import faiss_index
+
+    n = faiss_index.SPLIT_SCAN_ROWS + 7  # odd: the halves differ in size
+    rng = np.random.default_rng(5)
+    for metric in ("cosine", "ip", "l2"):
+        vectors = prepare(rng.standard_normal((n, DIM)).astype(np.float32), metric)
+        index = VectorIndex(
+            "flat", build_faiss_index("flat", DIM, metric, IndexConfig(), n), metric
+        )
+        index.add(np.arange(100, 100 + n, dtype=np.int64), vectors)
+        query = prepare(rng.standard_normal((1, DIM)).astype(np.float32), metric)
+        for k in (1, 10, n // 2 + 3):
+            whole_scores, positions = index.index.search(query, k)  # FAISS, one scan
+            scores, rids = index.search(query, k, None, SearchTuning())
+            np.testing.assert_array_equal(rids, positions + 100)
+            np.testing.assert_allclose(scores, whole_scores, rtol=1e-6)
+        assert faiss_index._scan_helper.try_claim() is not None  # another query holds it
+        try:
+            _, alone = index.search(query, 10, None, SearchTuning())
+        finally:
+            faiss_index._scan_helper.release()
+        np.testing.assert_array_equal(alone, index.index.search(query, 10)[1] + 100)
