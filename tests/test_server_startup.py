@@ -191,3 +191,53 @@ def test_the_server_loads_index_snapshots_in_the_background(tmp_path: Path) -> N
         assert status["state"] == "ready" and status["ann"] == "hnsw", status
     finally:
         state.close()
+
+
+def test_index_snapshots_load_once_the_server_answers_without_a_pause(
+    tmp_path: Path,
+) -> None:
+    """The load waits for the server's first answer (so that start-up is not slowed),
+    not for requests to pause: a client that keeps asking from its first heartbeat
+    finds the index loaded, or its query waits for the load under way."""
+
+    from haima.server.state import ServerConfig, ServerState
+
+    with haima.PersistentClient(tmp_path / "store") as client:
+        col = client.create_collection(
+            "vectors", embedding_function=None, configuration={"index": {"type": "hnsw"}}
+        )
+        col.add(ids=[f"r{i}" for i in range(300)], embeddings=[[i, 300 - i] for i in range(300)])
+        col.build_index()
+        collection_id = col.id
+    state = ServerState(ServerConfig(path=tmp_path / "store", preload_embeddings=False))
+    serving = threading.Event()
+    try:
+        loader = state.load_indexes(serving=serving)
+        loader.join(timeout=0.05)
+        assert loader.is_alive()  # nothing answered yet: start-up is not slowed
+        assert state.backend.index_status(collection_id)["state"] == "not loaded"
+        serving.set()  # the first answer
+        loader.join(timeout=60)
+        assert not loader.is_alive()
+        assert state.backend.index_status(collection_id)["state"] == "ready"
+    finally:
+        state.close()
+
+
+def test_closing_before_the_background_load_leaves_nothing_to_report(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from haima.server.state import ServerConfig, ServerState
+
+    with haima.PersistentClient(tmp_path / "store") as client:
+        col = client.create_collection("vectors", embedding_function=None)
+        col.add(ids=["a"], embeddings=[[1.0, 0.0]])
+    state = ServerState(ServerConfig(path=tmp_path / "store", preload_embeddings=False))
+
+    serving = threading.Event()
+    loader = state.load_indexes(serving=serving)
+    state.close()
+    serving.set()
+    loader.join(timeout=60)
+    assert not loader.is_alive()
+    assert "loading indexes at start failed" not in caplog.text

@@ -51,7 +51,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = ServerState(config)
         app.state.haima = state
-        state.load_indexes(quiet_for=app.state.metrics.quiet_for)
+        state.load_indexes(serving=app.state.metrics.answered)
         if config.preload_embeddings:
             # In the background, once requests pause: the server answers meanwhile.
             state.preload_models(quiet_for=app.state.metrics.quiet_for)

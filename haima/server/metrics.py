@@ -78,6 +78,8 @@ class Metrics:
         )
         self._sums: defaultdict[tuple[str, str], float] = defaultdict(float)
         self._last_request = self.started
+        #: Set once the first request has been answered: the server is up.
+        self.answered = threading.Event()
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         with self._lock:
@@ -85,6 +87,7 @@ class Metrics:
             self._requests[(method, route, status)] += 1
             self._buckets[(method, route)][bisect.bisect_left(BUCKETS, seconds)] += 1
             self._sums[(method, route)] += seconds
+        self.answered.set()
 
     def quiet_for(self) -> float:
         """Seconds since the last request ended (or since start, before any)."""

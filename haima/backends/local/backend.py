@@ -8,6 +8,7 @@ views off the query path). They share one lock, the store's.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -99,11 +100,21 @@ class LocalBackend:
         """Load every collection's index snapshot now, each without holding the lock (a
         server's start: its first queries then find the indexes loaded, or wait for the
         load under way instead of starting their own)."""
-        for tenant, database in self.all_databases():
-            for row in self.store.list_collections(tenant, database, None, None):
+        with self.lock:
+            if self.background.closed:
+                return
+            ids = [
+                row.id
+                for tenant, database in self.all_databases()
+                for row in self.store.list_collections(tenant, database, None, None)
+            ]
+        for collection_id in ids:
+            try:
+                self.indexes.load_unlocked(collection_id, self.lock)
+            except sqlite3.ProgrammingError:
                 if self.background.closed:
-                    return
-                self.indexes.load_unlocked(row.id, self.lock)
+                    return  # closed meanwhile: nothing to load for
+                raise
 
     # -- tenants and databases -------------------------------------------------------------
 
