@@ -173,16 +173,21 @@ def test_collections_embedded_by_clients_load_no_model(
         state.close()
 
 
-def test_the_server_loads_index_snapshots_in_the_background(tmp_path: Path) -> None:
-    from haima.server.state import ServerConfig, ServerState
-
-    with haima.PersistentClient(tmp_path / "store") as client:
+def _store_with_an_hnsw_index(path: Path) -> str:
+    """A store whose one collection has a built HNSW index and its snapshot; its id."""
+    with haima.PersistentClient(path) as client:
         col = client.create_collection(
             "vectors", embedding_function=None, configuration={"index": {"type": "hnsw"}}
         )
         col.add(ids=[f"r{i}" for i in range(300)], embeddings=[[i, 300 - i] for i in range(300)])
         col.build_index()
-        collection_id = col.id
+        return col.id
+
+
+def test_the_server_loads_index_snapshots_in_the_background(tmp_path: Path) -> None:
+    from haima.server.state import ServerConfig, ServerState
+
+    collection_id = _store_with_an_hnsw_index(tmp_path / "store")
     state = ServerState(ServerConfig(path=tmp_path / "store", preload_embeddings=False))
     try:
         assert state.backend.index_status(collection_id)["state"] == "not loaded"
@@ -202,13 +207,7 @@ def test_index_snapshots_load_once_the_server_answers_without_a_pause(
 
     from haima.server.state import ServerConfig, ServerState
 
-    with haima.PersistentClient(tmp_path / "store") as client:
-        col = client.create_collection(
-            "vectors", embedding_function=None, configuration={"index": {"type": "hnsw"}}
-        )
-        col.add(ids=[f"r{i}" for i in range(300)], embeddings=[[i, 300 - i] for i in range(300)])
-        col.build_index()
-        collection_id = col.id
+    collection_id = _store_with_an_hnsw_index(tmp_path / "store")
     state = ServerState(ServerConfig(path=tmp_path / "store", preload_embeddings=False))
     serving = threading.Event()
     try:
