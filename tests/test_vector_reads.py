@@ -46,8 +46,13 @@ def test_vectors_come_back_in_the_order_asked(stored: Any) -> None:
         [all_ids[0], all_ids[-1]],  # sparse: far apart
         [all_ids[5], all_ids[5], all_ids[2]],  # repeated
     ):
-        got = store.vectors_of(np.array([rid_of[i] for i in asked]), 4)
-        assert np.array_equal(got, np.stack([vectors[i] for i in asked]))
+        rids = np.array([rid_of[i] for i in asked])
+        want = np.stack([vectors[i] for i in asked])
+        assert np.array_equal(store.vectors_of(rids, 4), want)
+        # Into the caller's matrix (an index load's FAISS storage), whatever it held.
+        out = np.full((len(asked), 4), np.nan, np.float32)
+        assert store.vectors_of(rids, 4, out=out) is out
+        assert np.array_equal(out, want)
 
 
 def test_missing_rids_are_refused_or_zeroed(stored: Any) -> None:
@@ -60,4 +65,7 @@ def test_missing_rids_are_refused_or_zeroed(stored: Any) -> None:
     got = store.vectors_of(asked, 4, missing_ok=True)
     assert np.array_equal(got[0], vectors[some[0]]) and np.array_equal(got[2], vectors[some[2]])
     assert not got[1].any()
+    out = np.full((3, 4), np.nan, np.float32)
+    store.vectors_of(asked, 4, missing_ok=True, out=out)
+    assert np.array_equal(out, got)  # the missing row zeroed, not left as it was
     assert store.vectors_of(np.zeros(0, np.int64), 4).shape == (0, 4)

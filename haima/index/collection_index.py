@@ -25,6 +25,7 @@ from haima.index.faiss_index import (
     Restriction,
     Rids,
     SearchTuning,
+    VectorFiller,
     VectorIndex,
     Vectors,
     build_faiss_index,
@@ -582,17 +583,17 @@ class CollectionIndex:
 
     @classmethod
     def from_snapshot(
-        cls, cfg: IndexConfig, snapshot: Snapshot, loader: VectorLoader | None = None
+        cls, cfg: IndexConfig, snapshot: Snapshot, fill: VectorFiller | None = None
     ) -> CollectionIndex:
-        """The index a snapshot holds; `loader` gives prepared vectors by rid from SQLite
+        """The index a snapshot holds; `fill` writes prepared vectors by rid from SQLite
         (snapshots since format 2 leave the vectors to it)."""
         header = snapshot.fields
         out = cls(int(header["dim"]), header["metric"], cfg)
         out.seq = int(header["seq"])
-        out.tail = VectorIndex.from_snapshot("flat", out.metric, cfg, snapshot, "tail.", loader)
+        out.tail = VectorIndex.from_snapshot("flat", out.metric, cfg, snapshot, "tail.", fill)
         if header["main_kind"]:
             out.main = VectorIndex.from_snapshot(
-                header["main_kind"], out.metric, cfg, snapshot, "main.", loader
+                header["main_kind"], out.metric, cfg, snapshot, "main.", fill
             )
         id_rids = snapshot.array("ids.rids").tolist()
         ends = snapshot.array("ids.ends").tolist()

@@ -33,6 +33,9 @@ from haima.types import Vectors as Vectors
 faiss: Any = importlib.import_module("faiss")
 
 Bitmap = npt.NDArray[np.uint8]
+#: Writes the prepared vectors of `rids` into `out` (a (len(rids), dim) float32 matrix):
+#: how a snapshot's part gets its vectors from SQLite, straight into FAISS's storage.
+VectorFiller = Callable[[Rids, Vectors], None]
 
 #: Index kinds whose stored vectors are the originals, usable for exact re-scoring.
 EXACT_STORAGE = frozenset({"flat", "hnsw"})
@@ -366,14 +369,14 @@ class VectorIndex:
         cfg: IndexConfig,
         snapshot: Snapshot,
         prefix: str,
-        loader: Callable[[Rids], Vectors] | None = None,
+        fill: VectorFiller | None = None,
     ) -> VectorIndex:
-        """The part a snapshot holds; `loader` reads (prepared) vectors from SQLite for
+        """The part a snapshot holds; `fill` writes (prepared) vectors from SQLite for
         snapshots that leave them out (format 2); older snapshots hold them."""
         if prefix + "live_rids" in snapshot or prefix + "hnsw.levels" in snapshot:
-            if loader is None:
+            if fill is None:
                 raise ValueError("this snapshot needs the store's vectors to load")
-            return cls._from_graph(kind, metric, cfg, snapshot, prefix, loader)
+            return cls._from_graph(kind, metric, cfg, snapshot, prefix, fill)
         rids = snapshot.array(prefix + "rids").astype(np.int64, copy=False)
         deleted = snapshot.array(prefix + "deleted").astype(bool, copy=False)
         if prefix + "vectors" in snapshot:
@@ -399,7 +402,7 @@ class VectorIndex:
         cfg: IndexConfig,
         snapshot: Snapshot,
         prefix: str,
-        loader: Callable[[Rids], Vectors],
+        fill: VectorFiller,
     ) -> VectorIndex:
         """A flat part from its live rids, or an HNSW part from its graph, with the
         vectors read from SQLite (and the tombstoned positions' from the snapshot)."""
@@ -408,7 +411,7 @@ class VectorIndex:
             rids = snapshot.array(prefix + "live_rids").astype(np.int64, copy=False)
             index = build_faiss_index(kind, dim, metric, cfg, len(rids))
             if len(rids):
-                _storage_view(index, len(rids), dim)[:] = loader(rids)
+                fill(rids, _storage_view(index, len(rids), dim))
             return cls._with_positions(kind, index, metric, rids, np.zeros(len(rids), bool))
         rids = snapshot.array(prefix + "rids").astype(np.int64, copy=False)
         deleted = snapshot.array(prefix + "deleted").astype(bool, copy=False)
@@ -418,9 +421,11 @@ class VectorIndex:
         vectors = _storage_view(faiss.downcast_index(index.storage), len(rids), dim)
         live = np.flatnonzero(~deleted)
         if len(live) == len(rids):
-            vectors[:] = loader(rids)
+            fill(rids, vectors)
         elif len(live):
-            vectors[live] = loader(rids[live])
+            found = np.empty((len(live), dim), np.float32)
+            fill(rids[live], found)
+            vectors[live] = found
         dead = snapshot.array(prefix + "dead_positions").astype(np.int64, copy=False)
         if len(dead):
             vectors[dead] = snapshot.array(prefix + "dead_vectors").reshape(len(dead), dim)

@@ -24,7 +24,7 @@ import numpy as np
 from haima.config import CollectionConfiguration
 from haima.errors import NotFoundError
 from haima.index.collection_index import CollectionIndex, ExtendJob, ids_arrays
-from haima.index.faiss_index import Rids, VectorIndex, Vectors, prepare_in_place
+from haima.index.faiss_index import Rids, VectorFiller, VectorIndex, Vectors, prepare_in_place
 from haima.index.plan_cache import PlanCache
 from haima.index.snapshot import Snapshot, SnapshotError, write_snapshot
 from haima.storage.rows import CollectionRow
@@ -220,17 +220,18 @@ class IndexCache:
 
         return load
 
-    def _prepared_loader(self, row: CollectionRow, config: CollectionConfiguration) -> Loader:
-        """Vectors by rid as the index holds them (normalised for cosine), zeros for rids
-        deleted since the snapshot (their deletions are replayed right after loading)."""
+    def _prepared_filler(self, row: CollectionRow, config: CollectionConfiguration) -> VectorFiller:
+        """Writes vectors by rid as the index holds them (normalised for cosine) into the
+        caller's matrix, zeros for rids deleted since the snapshot (their deletions are
+        replayed right after loading)."""
         dimension = row.dimension
         assert dimension is not None
 
-        def load(rids: Rids) -> Vectors:
-            stored = self.store.vectors_of(rids, dimension, missing_ok=True)
-            return prepare_in_place(stored, config.metric)  # the matrix is new: ours
+        def fill(rids: Rids, out: Vectors) -> None:
+            self.store.vectors_of(rids, dimension, missing_ok=True, out=out)
+            prepare_in_place(out, config.metric)
 
-        return load
+        return fill
 
     def status(self, collection_id: str) -> dict[str, Any]:
         """What is built for the collection and whether building goes on (for operators):
@@ -393,7 +394,7 @@ class IndexCache:
                         if int(header["seq"]) < row.log_floor:
                             raise SnapshotError("older than the deletion log")
                         index = CollectionIndex.from_snapshot(
-                            config.index, snapshot, self._prepared_loader(row, config)
+                            config.index, snapshot, self._prepared_filler(row, config)
                         )
                     index.dirty = False
                     if index.main is not None and index.target_kind() != index.main.kind:
