@@ -28,6 +28,7 @@ from haima.index.faiss_index import (
     VectorFiller,
     VectorIndex,
     Vectors,
+    best_k,
     build_faiss_index,
     exact_search,
     prepare,
@@ -627,5 +628,4 @@ def merge(
         return results[0]  # one part's answer is already in order
     distances = np.concatenate([d for d, _ in results], axis=1)
     rids = np.concatenate([r for _, r in results], axis=1)
-    order = np.argsort(np.where(rids >= 0, distances, np.inf), axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(distances, order, axis=1), np.take_along_axis(rids, order, axis=1)
+    return best_k(distances, rids, k, larger_first=False)

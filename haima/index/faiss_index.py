@@ -543,25 +543,30 @@ class _ScanHelper:
     def __init__(self) -> None:
         self._busy = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
-        self._pid = 0
 
     def try_claim(self) -> ThreadPoolExecutor | None:
         """The helper, claimed until `release`; None when another query holds it."""
         if not self._busy.acquire(blocking=False):
             return None
-        if self._pool is None or self._pid != os.getpid():  # a forked child has no thread
+        if self._pool is None:
             self._pool = ThreadPoolExecutor(
                 1, thread_name_prefix="haima-scan", initializer=faiss.omp_set_num_threads,
                 initargs=(1,),
             )  # fmt: skip
-            self._pid = os.getpid()
         return self._pool
+
+    def forget(self) -> None:
+        """In a forked child: the parent's thread is not there, and a query of the parent
+        may have held the helper at the fork."""
+        self._busy = threading.Lock()
+        self._pool = None
 
     def release(self) -> None:
         self._busy.release()
 
 
 _scan_helper = _ScanHelper()
+os.register_at_fork(after_in_child=_scan_helper.forget)
 
 
 def _split_scan(
@@ -583,11 +588,19 @@ def _split_scan(
     second_rows = np.where(second_rows >= 0, second_rows + half, -1)
     scores = np.concatenate([first_scores, second_scores], axis=1)
     rows = np.concatenate([first_rows, second_rows], axis=1)
-    # Best first, as FAISS orders them (stable: the first half wins a tie, as in one scan);
-    # -1 rows (fewer than k vectors in a half) last.
-    key = scores if metric == "l2" else -scores
-    order = np.argsort(np.where(rows >= 0, key, np.inf), axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(scores, order, axis=1), np.take_along_axis(rows, order, axis=1)
+    # FAISS's scores: the larger the better, except for l2 (the first half wins a tie,
+    # as in one scan).
+    return best_k(scores, rows, k, larger_first=metric != "l2")
+
+
+def best_k(
+    scores: npt.NDArray[np.float32], labels: npt.NDArray[np.int64], k: int, larger_first: bool
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """Per row, the k best of several answers side by side, best first (stable: an
+    earlier column wins a tie), labels -1 (padding) last."""
+    key = -scores if larger_first else scores
+    order = np.argsort(np.where(labels >= 0, key, np.inf), axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, order, axis=1), np.take_along_axis(labels, order, axis=1)
 
 
 class faiss_threads:

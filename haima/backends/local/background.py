@@ -269,8 +269,9 @@ class Background:
 
     def _indexing_due(self, slot: IndexSlot, now: float) -> bool:
         """Index once writes pause, so that a bulk load is not slowed by the indexer
-        taking the lock between its batches; but never let the exact tail grow past
-        `max_unindexed`, where exact scans would get slow."""
+        taking the lock between its batches (and queries, see `_indexing_due_at`); but
+        never let the exact tail grow past `max_unindexed`, where exact scans would get
+        slow."""
         if slot.index.tail.live_count >= self.settings.max_unindexed:
             return True
         return now >= self._indexing_due_at(slot)
