@@ -25,7 +25,7 @@ import haima
 from haima._memory import keep_heap_small
 from haima.backends.wire import API_PREFIX, error_body
 from haima.errors import HaimaError, InvalidArgumentError, NotFoundError
-from haima.server import routes_chroma, routes_console, routes_openai
+from haima.server import openapi, routes_chroma, routes_console, routes_openai
 from haima.server.http_io import EngineCalls, blocking, json_response
 from haima.server.metrics import Metrics
 from haima.server.middleware import (
@@ -72,6 +72,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.include_router(routes_openai.build_router(models))
     app.include_router(routes_console.build_router(), prefix=routes_console.CONSOLE_API)
     _add_service_routes(app)
+    openapi.install(app)
     _add_error_handlers(app)
     # Outermost last: observe everything, answer any error, then auth, the size limit and
     # the deadline.

@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel
 
 import haima
 from haima import validation
@@ -79,7 +78,7 @@ def build_router() -> APIRouter:
         operation: Callable[[Collection, dict[str, Any]], Any],
         operation_id: str,
         body: dict[str, Any],
-        ok: type[BaseModel],
+        ok: doc.Component,
         *errors: int,
         quick: Callable[[dict[str, Any]], bool] = lambda body: False,
     ) -> None:
