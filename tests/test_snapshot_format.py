@@ -5,11 +5,13 @@ in the older layout (with the vectors) still load."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
+import pytest
 
 import haima
 from haima.index.snapshot import Snapshot, write_snapshot
@@ -102,3 +104,30 @@ def test_a_snapshot_with_vectors_still_loads(tmp_path: Path) -> None:
         assert answers(again, data[:5])["ids"] == before["ids"]
         status = client._backend.indexes.status(again.id)  # type: ignore[attr-defined]
         assert status["ann"] == "hnsw" and status["indexed"] == 2_000
+
+
+@pytest.mark.parametrize(
+    "make_id",
+    [lambda i: f"r{i}", lambda i: f"第{i}号-é" if i % 3 else f"r{i}"],
+    ids=["ascii", "utf8"],
+)
+def test_ids_come_back_from_the_snapshot_as_written(
+    tmp_path: Path, make_id: Callable[[int], str]
+) -> None:
+    store = tmp_path / "store"
+    data = vectors(300, 2)
+    written = [make_id(i) for i in range(300)]
+    with haima.PersistentClient(store) as client:
+        col = client.create_collection(
+            "graph", configuration={"index": {"type": "hnsw"}}, embedding_function=None
+        )
+        col.add(ids=written[:250], embeddings=data[:250])
+        col.build_index()
+        col.add(ids=written[250:], embeddings=data[250:])  # the exact tail's ids too
+    with Snapshot(snapshot_file(store)) as snapshot:
+        assert "ids.utf8" in snapshot
+    with haima.PersistentClient(store) as client:
+        again = client.get_collection("graph", embedding_function=None)
+        # Ids only: answered from the index's own rid → id map, which the snapshot holds.
+        found = again.query(query_embeddings=data, n_results=1, include=["distances"])["ids"]
+    assert [hit for (hit,) in found] == written

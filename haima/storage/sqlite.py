@@ -537,14 +537,19 @@ class Store:
         FAISS's storage.
 
         Dense runs of rids (an index's, read back when it loads) are read as rid ranges,
-        sparse ones by `IN` lists: a range scan read 30,000 vectors in half the time."""
+        sparse ones by `IN` lists: a range scan read 30,000 vectors in half the time. Each
+        chunk is written into the matrix as soon as it is read, so its BLOBs never all
+        live at once (an index load's peak memory, and its page faults)."""
         wanted = np.asarray(rids, dtype=np.int64)
         if not len(wanted):
             return np.zeros((0, dimension), np.float32) if out is None else out
         increasing = len(wanted) < 2 or bool((wanted[1:] > wanted[:-1]).all())
         keys = wanted if increasing else np.unique(wanted)
-        found_rids: list[npt.NDArray[np.int64]] = []
-        blobs: list[bytes] = []
+        # Rows in `keys` order: the result itself when the rids come in increasing order.
+        matrix = (
+            out if increasing and out is not None else np.empty((len(keys), dimension), np.float32)
+        )
+        present = np.ones(len(keys), bool)
         for start in range(0, len(keys), _VECTOR_READ_CHUNK):
             chunk = keys[start : start + _VECTOR_READ_CHUNK]
             low, high = int(chunk[0]), int(chunk[-1])
@@ -562,24 +567,18 @@ class Store:
                         rows += self.conn.execute(
                             f"SELECT rid, embedding FROM vectors WHERE rid IN ({marks})", part
                         ).fetchall()
-            found_rids.append(np.fromiter((r[0] for r in rows), np.int64, count=len(rows)))
-            blobs += [r[1] for r in rows]
+            rows_at = slice(start, start + len(chunk))
+            present[rows_at] = _place_vectors(rows, chunk, matrix[rows_at], dimension)
+            del rows
             time.sleep(0)  # let a thread waiting for the lock take it (locks are not fair)
-        found = np.concatenate(found_rids)
-        if np.array_equal(found, wanted):  # the common case: an index's own rids, in order
-            return vectors_from_blobs(blobs, dimension, out)
-        matrix = vectors_from_blobs(blobs, dimension)
-        order = np.argsort(found, kind="stable")
-        found, matrix = found[order], matrix[order]
-        at = np.minimum(np.searchsorted(found, wanted), max(len(found) - 1, 0))
-        present = found[at] == wanted if len(found) else np.zeros(len(wanted), bool)
         if not present.all() and not missing_ok:
-            raise KeyError(int(wanted[np.flatnonzero(~present)[0]]))
+            raise KeyError(int(keys[np.flatnonzero(~present)[0]]))
+        if increasing:
+            return matrix
+        in_keys = matrix[np.searchsorted(keys, wanted)]
         if out is None:
-            out = np.zeros((len(wanted), dimension), np.float32)
-        else:
-            out[~present] = 0.0
-        out[present] = matrix[at[present]]
+            return in_keys
+        out[:] = in_keys
         return out
 
     def deletions_after(self, collection_id: str, seq: int) -> Rids:
@@ -749,8 +748,34 @@ class Store:
 
 #: SQLite virtual machine steps between deadline checks (about 0.1-0.5 ms of work).
 _DEADLINE_CHECK_STEPS = 20_000
-#: Rids per statement (and per hold of the store's lock) when reading vectors back.
-_VECTOR_READ_CHUNK = 8_192
+#: Rids per statement (and per hold of the store's lock) when reading vectors back. Small
+#: enough that a chunk's BLOBs (768 KiB at 384 dimensions) stay under the server's heap
+#: trim threshold and reuse the same memory: an index load of 30,000 x 384 took 0.11 s
+#: with 512, 0.12 s with 8,192, and its peak memory fell by 8 MB.
+_VECTOR_READ_CHUNK = 512
+
+
+def _place_vectors(
+    rows: list[tuple[int, bytes]],
+    chunk: Rids,
+    into: npt.NDArray[np.float32],
+    dimension: int,
+) -> npt.NDArray[np.bool_]:
+    """Write the vectors of `rows` (rid, BLOB) into `into`, one row per rid of `chunk`
+    (increasing); rids with no row get zeros. Which rids had a row."""
+    found = np.fromiter((row[0] for row in rows), np.int64, count=len(rows))
+    blobs = [row[1] for row in rows]
+    if np.array_equal(found, chunk):  # the common case: an index's own rids, in order
+        vectors_from_blobs(blobs, dimension, into)
+        return np.ones(len(chunk), bool)
+    vectors = vectors_from_blobs(blobs, dimension)
+    order = np.argsort(found, kind="stable")
+    found, vectors = found[order], vectors[order]
+    at = np.minimum(np.searchsorted(found, chunk), max(len(found) - 1, 0))
+    present = found[at] == chunk if len(found) else np.zeros(len(chunk), bool)
+    into[~present] = 0.0
+    into[present] = vectors[at[present]]
+    return present
 
 
 def _split_sql(script: str) -> list[str]:
