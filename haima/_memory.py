@@ -1,17 +1,25 @@
-"""Giving memory back to the operating system (glibc only; elsewhere nothing happens).
+"""Process memory: giving it back to the operating system, and keeping the cyclic
+garbage collector's passes short.
 
-glibc keeps freed blocks in its heaps for reuse. For a database that frees large arrays
-(request batches, index parts swapped out) that memory stays resident for good: measured
-on `haima run` with 20,000 + 10,000 x 384 vectors, 40 MB more after a bulk ingest and
-~80 MB more after an index extension than once the blocks were handed back.
+glibc keeps freed blocks in its heaps for reuse (glibc only; elsewhere nothing happens).
+For a database that frees large arrays (request batches, index parts swapped out) that
+memory stays resident for good: measured on `haima run` with 20,000 + 10,000 x 384
+vectors, 40 MB more after a bulk ingest and ~80 MB more after an index extension than once
+the blocks were handed back.
+
+Python's collector, in a full pass, visits every container object: a server holds about
+80,000 from its imports, and one pass took 20-40 ms here. Bulk writes set off such passes
+(a request's parsed body survives the younger collections), and every reader waited.
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 #: mallopt's parameters: the free space at a heap's top above which free() returns it
@@ -63,3 +71,26 @@ def keep_heap_small() -> None:
 
 
 _ENVIRONMENT = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+
+
+def tune_for_serving() -> None:
+    """Set up a process that only serves Haima (`haima run` and its workers, once the app
+    is made; an application embedding `create_app` keeps its own settings): large freed
+    blocks go back to the OS, and the objects that exist now (modules, classes, the app)
+    are left out of every later collection. A collection right after start found no
+    garbage among them to keep alive by this."""
+    keep_heap_small()
+    gc.freeze()
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No collections inside (a server's imports: many long-lived objects and no
+    garbage, ~40 ms of passes over them); the collector is as it was afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -12,6 +12,7 @@ issue 19: 20,000 × 384 records, 200,000 queries in-process and 20,000 over HTTP
 from __future__ import annotations
 
 import gc
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 import haima
+from haima._memory import collector_paused
 from tests.helpers.query_mix import Checkpoint, fill, run_mix, warm_up
 from tests.helpers.server import ServerProcess
 
@@ -137,3 +139,60 @@ def test_server_heap_hands_freed_arrays_back(mode: str) -> None:
 
 def _without_malloc_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+
+
+WORKER_SCRIPT = """
+import gc
+import json
+import json
+import os
+import sys
+from pathlib import Path
+
+from haima.server.app import CONFIG_ENV, app_from_environment, config_to_environment, create_app
+from haima.server.state import ServerConfig
+
+config = ServerConfig(path=Path(sys.argv[2]))
+if sys.argv[1] == "worker":
+    os.environ[CONFIG_ENV] = config_to_environment(config)
+    app_from_environment()
+else:
+    create_app(config)
+print(json.dumps({"enabled": gc.isenabled(), "frozen": gc.get_freeze_count(),
+                  "tracked": len(gc.get_objects())}))
+"""
+
+
+@pytest.mark.parametrize("mode", ["worker", "embedded"])
+def test_a_server_process_leaves_its_start_out_of_collections(mode: str, tmp_path: Path) -> None:
+    """A process serving Haima (`haima run`'s worker factory here) freezes what its start
+    made, so a full collection walks only later objects; an application that calls
+    `create_app` itself (the control) keeps its collector as it was."""
+    out = subprocess.run(
+        [sys.executable, "-c", WORKER_SCRIPT, mode, str(tmp_path / "store")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    state = json.loads(out.stdout)
+    assert state["enabled"]
+    if mode == "worker":
+        assert state["frozen"] > 20_000 and state["tracked"] < state["frozen"] / 20, state
+    else:
+        assert state["frozen"] == 0 and state["tracked"] > 20_000, state
+
+
+def test_the_collector_is_paused_inside_and_as_it_was_after() -> None:
+    was = gc.isenabled()
+    try:
+        for before in (True, False):
+            (gc.enable if before else gc.disable)()
+            with collector_paused():
+                assert not gc.isenabled()
+            assert gc.isenabled() is before
+        gc.enable()
+        with pytest.raises(KeyError), collector_paused():
+            raise KeyError("a failed start")
+        assert gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()

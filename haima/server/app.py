@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import haima
-from haima._memory import keep_heap_small
+from haima._memory import tune_for_serving
 from haima.backends.wire import API_PREFIX, error_body
 from haima.errors import HaimaError, InvalidArgumentError, NotFoundError
 from haima.server import openapi, routes_chroma, routes_console, routes_openai
@@ -44,7 +44,6 @@ CONFIG_ENV = "HAIMA_SERVER_CONFIG"
 
 
 def create_app(config: ServerConfig) -> FastAPI:
-    keep_heap_small()  # the server's process is ours (each worker makes its app)
     models = routes_openai.ModelPool()
 
     @asynccontextmanager
@@ -162,4 +161,6 @@ def app_from_environment() -> FastAPI:
     data = json.loads(os.environ[CONFIG_ENV])
     data["path"] = Path(data["path"])
     data["embedding_urls"] = tuple(data.get("embedding_urls", ()))
-    return create_app(ServerConfig(**data))
+    app = create_app(ServerConfig(**data))
+    tune_for_serving()  # the worker's process is ours
+    return app
