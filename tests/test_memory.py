@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import haima
-from haima._memory import collector_paused
+from haima._memory import GIL_SWITCH_SECONDS, collector_paused
 from tests.helpers.query_mix import Checkpoint, fill, run_mix, warm_up
 from tests.helpers.server import ServerProcess
 
@@ -159,15 +159,15 @@ if sys.argv[1] == "worker":
 else:
     create_app(config)
 print(json.dumps({"enabled": gc.isenabled(), "frozen": gc.get_freeze_count(),
-                  "tracked": len(gc.get_objects())}))
+                  "tracked": len(gc.get_objects()), "switch": sys.getswitchinterval()}))
 """
 
 
 @pytest.mark.parametrize("mode", ["worker", "embedded"])
 def test_a_server_process_leaves_its_start_out_of_collections(mode: str, tmp_path: Path) -> None:
     """A process serving Haima (`haima run`'s worker factory here) freezes what its start
-    made, so a full collection walks only later objects; an application that calls
-    `create_app` itself (the control) keeps its collector as it was."""
+    made, so a full collection walks only later objects, and hands the GIL over sooner;
+    an application that calls `create_app` itself (the control) keeps both as they were."""
     out = subprocess.run(
         [sys.executable, "-c", WORKER_SCRIPT, mode, str(tmp_path / "store")],
         capture_output=True,
@@ -178,8 +178,10 @@ def test_a_server_process_leaves_its_start_out_of_collections(mode: str, tmp_pat
     assert state["enabled"]
     if mode == "worker":
         assert state["frozen"] > 20_000 and state["tracked"] < state["frozen"] / 20, state
+        assert state["switch"] == GIL_SWITCH_SECONDS
     else:
         assert state["frozen"] == 0 and state["tracked"] > 20_000, state
+        assert state["switch"] == 0.005  # Python's default
 
 
 def test_the_collector_is_paused_inside_and_as_it_was_after() -> None:
