@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import haima
-from haima._memory import GIL_SWITCH_SECONDS, collector_paused
+from haima._process import GIL_SWITCH_SECONDS, collector_paused
 from tests.helpers.query_mix import Checkpoint, fill, run_mix, warm_up
 from tests.helpers.server import ServerProcess
 
@@ -88,7 +88,7 @@ import threading
 
 import numpy as np
 
-from haima._memory import keep_heap_small
+from haima._process import keep_heap_small
 
 
 def rss_mb():

@@ -149,7 +149,7 @@ def run(
 ) -> None:
     """Serve a store: a web console at /, Chroma's REST API v2, OpenAI-compatible
     /v1/embeddings, /metrics."""
-    from haima._memory import collector_paused, tune_for_serving
+    from haima._process import collector_paused, tune_for_serving
 
     # The start makes ~80,000 long-lived objects and no garbage: no collector passes over
     # them (~40 ms of the start); once the app is made, they are left out of every pass.

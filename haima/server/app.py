@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import haima
-from haima._memory import tune_for_serving
+from haima._process import tune_for_serving
 from haima.backends.wire import API_PREFIX, error_body
 from haima.errors import HaimaError, InvalidArgumentError, NotFoundError
 from haima.server import openapi, routes_chroma, routes_console, routes_openai

@@ -26,7 +26,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from haima._memory import return_freed_memory
+from haima._process import return_freed_memory
 from haima.backends.local.indexes import IndexCache, IndexSlot
 from haima.errors import NotFoundError
 from haima.index.collection_index import INDEX_STEP, ExtendJob

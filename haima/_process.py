@@ -1,5 +1,5 @@
-"""Process memory: giving it back to the operating system, and keeping the cyclic
-garbage collector's passes short.
+"""How a process Haima owns is tuned: memory given back to the operating system, short
+passes of the cyclic garbage collector, and a GIL handed over sooner.
 
 glibc keeps freed blocks in its heaps for reuse (glibc only; elsewhere nothing happens).
 For a database that frees large arrays (request batches, index parts swapped out) that
