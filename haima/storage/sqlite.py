@@ -532,9 +532,9 @@ class Store:
         """Stored vectors of `rids`, in the order given. `missing_ok`: zeros for rids no
         longer stored (an index snapshot older than a deletion; the index replays the
         deletion right after, so such a vector is never an answer); otherwise a missing
-        rid is a KeyError. The matrix is new and writable, or `out` (len(rids) x
-        `dimension` float32) filled and returned: an index load writes straight into
-        FAISS's storage.
+        rid is a KeyError (after which `out` may hold some of the rows). The matrix is new
+        and writable, or `out` (len(rids) x `dimension` float32) filled and returned: an
+        index load writes straight into FAISS's storage.
 
         Dense runs of rids (an index's, read back when it loads) are read as rid ranges,
         sparse ones by `IN` lists: a range scan read 30,000 vectors in half the time. Each
