@@ -149,7 +149,7 @@ def run(
 ) -> None:
     """Serve a store: a web console at /, Chroma's REST API v2, OpenAI-compatible
     /v1/embeddings, /metrics."""
-    from haima._process import collector_paused, tune_for_serving
+    from haima._process import collector_paused
 
     # The start makes ~80,000 long-lived objects and no garbage: no collector passes over
     # them (~40 ms of the start); once the app is made, they are left out of every pass.
@@ -157,7 +157,7 @@ def run(
         try:
             import uvicorn
 
-            from haima.server.app import CONFIG_ENV, config_to_environment, create_app
+            from haima.server.app import CONFIG_ENV, app_for_serving, config_to_environment
             from haima.server.state import ServerConfig
         except ImportError as exc:
             raise click.ClickException(
@@ -208,8 +208,7 @@ def run(
     }
     if workers == 1:
         with collector_paused():
-            app = create_app(config)
-            tune_for_serving()
+            app = app_for_serving(config)
         uvicorn.run(app, **common)  # type: ignore[arg-type]
     else:
         os.environ[CONFIG_ENV] = config_to_environment(config)

@@ -600,14 +600,9 @@ class CollectionIndex:
         ends = snapshot.array("ids.ends").tolist()
         blob = snapshot.array("ids.utf8").tobytes()
         starts = [0, *ends[:-1]]
-        text = blob.decode("utf-8")
-        if len(text) == len(blob):  # ASCII ids (the usual): byte offsets are str offsets
-            out.ids = {rid: text[a:b] for rid, a, b in zip(id_rids, starts, ends, strict=True)}
-        else:
-            out.ids = {
-                rid: blob[a:b].decode("utf-8")
-                for rid, a, b in zip(id_rids, starts, ends, strict=True)
-            }
+        out.ids = {
+            rid: blob[a:b].decode("utf-8") for rid, a, b in zip(id_rids, starts, ends, strict=True)
+        }
         return out
 
 

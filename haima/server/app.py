@@ -161,6 +161,12 @@ def app_from_environment() -> FastAPI:
     data = json.loads(os.environ[CONFIG_ENV])
     data["path"] = Path(data["path"])
     data["embedding_urls"] = tuple(data.get("embedding_urls", ()))
-    app = create_app(ServerConfig(**data))
-    tune_for_serving()  # the worker's process is ours
+    return app_for_serving(ServerConfig(**data))
+
+
+def app_for_serving(config: ServerConfig) -> FastAPI:
+    """`create_app` in a process that only serves Haima (`haima run` and each of its
+    workers), which is tuned once the app exists (`_process.tune_for_serving`)."""
+    app = create_app(config)
+    tune_for_serving()
     return app

@@ -87,7 +87,8 @@ class Metrics:
             self._requests[(method, route, status)] += 1
             self._buckets[(method, route)][bisect.bisect_left(BUCKETS, seconds)] += 1
             self._sums[(method, route)] += seconds
-        self.answered.set()
+        if not self.answered.is_set():  # set() takes a lock: once, not per request
+            self.answered.set()
 
     def quiet_for(self) -> float:
         """Seconds since the last request ended (or since start, before any)."""

@@ -575,11 +575,7 @@ class Store:
             raise KeyError(int(keys[np.flatnonzero(~present)[0]]))
         if increasing:
             return matrix
-        in_keys = matrix[np.searchsorted(keys, wanted)]
-        if out is None:
-            return in_keys
-        out[:] = in_keys
-        return out
+        return np.take(matrix, np.searchsorted(keys, wanted), axis=0, out=out)
 
     def deletions_after(self, collection_id: str, seq: int) -> Rids:
         with self.lock:
