@@ -11,12 +11,12 @@ adding batches while another queries: the reader's p99 and max); restart → fir
 disk size; server memory (resident, with children) once settled and right after the mixed
 writes, when Haima's indexer is still extending its HNSW part on a copy.
 
-The two are measured in turn, never at once: both servers stay up, and each query phase
-sends one request to each in turn (which goes first alternating), the four-thread rounds
-and the starts and restarts alternate too. This VM's speed drifts by ±20-50% from one
-minute to the next; measured one whole run after the other, that drift decided the close
-rows. Chroma ingests first, so that Haima's first queries come right after its own ingest
-and Chroma's 1-2 s after its own. The mixed workload runs on one server at a time.
+The two are measured in turn, never at once: both servers stay up, each query phase
+sends blocks of BLOCK requests to each in turn, and the four-thread rounds, the starts
+and the restarts alternate too. This VM's speed drifts by ±20-50% from one minute to the
+next; measured one whole run after the other, that drift decided the close rows. Chroma
+ingests first, so that Haima's first queries come right after its own ingest and Chroma's
+1-2 s after its own. The mixed workload runs on one server at a time.
 
 The last column is Haima's advantage: Haima/Chroma for rates, Chroma/Haima for times and
 sizes (above 1: Haima is better). Prints numbers; asserts nothing.
@@ -148,17 +148,24 @@ class Peer:
                               include=["distances"])  # fmt: skip
 
 
+#: Calls made on one peer before the other's turn: few enough that both meet the machine
+#: as it is at that moment (its speed drifts within a minute), enough that each serves
+#: mostly from its own warm caches, as a server does beside its clients.
+BLOCK = 25
+
+
 def alternate(
     peers: list[Peer], calls: int, fn: Callable[[Peer, int], Any]
 ) -> dict[str, list[float]]:
-    """Milliseconds of `calls` calls of `fn` on each peer, taken in turn (the first of each
-    pair alternating), so that both meet the machine as it is at that moment."""
+    """Milliseconds of `calls` calls of `fn` on each peer, BLOCK calls at a time, the
+    peers taking turns (which goes first alternating)."""
     out: dict[str, list[float]] = {peer.kind: [] for peer in peers}
-    for i in range(calls):
-        for peer in peers if i % 2 == 0 else peers[::-1]:
-            start = time.perf_counter()
-            fn(peer, i)
-            out[peer.kind].append((time.perf_counter() - start) * 1000)
+    for turn, lo in enumerate(range(0, calls, BLOCK)):
+        for peer in peers if turn % 2 == 0 else peers[::-1]:
+            for i in range(lo, min(lo + BLOCK, calls)):
+                start = time.perf_counter()
+                fn(peer, i)
+                out[peer.kind].append((time.perf_counter() - start) * 1000)
     return out
 
 
