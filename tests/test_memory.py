@@ -144,7 +144,6 @@ def _without_malloc_env() -> dict[str, str]:
 WORKER_SCRIPT = """
 import gc
 import json
-import json
 import os
 import sys
 from pathlib import Path
@@ -158,16 +157,20 @@ if sys.argv[1] == "worker":
     app_from_environment()
 else:
     create_app(config)
+from haima.index import faiss_index
+
 print(json.dumps({"enabled": gc.isenabled(), "frozen": gc.get_freeze_count(),
-                  "tracked": len(gc.get_objects()), "switch": sys.getswitchinterval()}))
+                  "tracked": len(gc.get_objects()), "switch": sys.getswitchinterval(),
+                  "split": faiss_index._scan_helper.try_claim() is not None}))
 """
 
 
 @pytest.mark.parametrize("mode", ["worker", "embedded"])
 def test_a_server_process_leaves_its_start_out_of_collections(mode: str, tmp_path: Path) -> None:
     """A process serving Haima (`haima run`'s worker factory here) freezes what its start
-    made, so a full collection walks only later objects, and hands the GIL over sooner;
-    an application that calls `create_app` itself (the control) keeps both as they were."""
+    made, so a full collection walks only later objects, hands the GIL over sooner and
+    scans on one core; an application that calls `create_app` itself (the control) keeps
+    all three as they were."""
     out = subprocess.run(
         [sys.executable, "-c", WORKER_SCRIPT, mode, str(tmp_path / "store")],
         capture_output=True,
@@ -179,9 +182,11 @@ def test_a_server_process_leaves_its_start_out_of_collections(mode: str, tmp_pat
     if mode == "worker":
         assert state["frozen"] > 20_000 and state["tracked"] < state["frozen"] / 20, state
         assert state["switch"] == GIL_SWITCH_SECONDS
+        assert not state["split"]
     else:
         assert state["frozen"] == 0 and state["tracked"] > 20_000, state
         assert state["switch"] == 0.005  # Python's default
+        assert state["split"]
 
 
 def test_the_collector_is_paused_inside_and_as_it_was_after() -> None:
