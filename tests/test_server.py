@@ -200,6 +200,9 @@ def test_the_filter_view_setting_reaches_every_worker(tmp_path: Path) -> None:
     config = ServerConfig(path=tmp_path / "store", filter_view_after=0, preload_embeddings=False)
     with pytest.MonkeyPatch.context() as patched:
         patched.setenv(CONFIG_ENV, config_to_environment(config))
+        # Not this test's subject, and process-wide (the collector, the GIL, scans on one
+        # core): left to tests/test_memory.py, which tunes a process of its own.
+        patched.setattr("haima.server.app.tune_for_serving", lambda: None)
         app = app_from_environment()
     with TestClient(app):  # runs the app's startup, which opens the store
         assert app.state.haima.settings.filter_view_after == 0
