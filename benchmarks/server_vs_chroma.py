@@ -119,15 +119,6 @@ def folder_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
 
-def timed(calls: int, fn: Callable[[int], Any]) -> list[float]:
-    out = []
-    for i in range(calls):
-        start = time.perf_counter()
-        fn(i)
-        out.append((time.perf_counter() - start) * 1000)
-    return out
-
-
 def stats(ms: list[float]) -> dict[str, float]:
     a = np.array(ms)
     return {"qps": 1000 * len(a) / a.sum(), "p50": float(np.percentile(a, 50)),
