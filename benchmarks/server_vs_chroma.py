@@ -125,18 +125,22 @@ def stats(ms: list[float]) -> dict[str, float]:
             "p99": float(np.percentile(a, 99)), "max": float(a.max())}  # fmt: skip
 
 
+def top_k(collection: Any, vector: np.ndarray, where: Any = None) -> Any:
+    """The benchmark's query: the K nearest to `vector`, distances only."""
+    return collection.query(query_embeddings=vector[None, :], n_results=K, where=where,
+                            include=["distances"])  # fmt: skip
+
+
 class Peer:
     """One server under test, its client and its collection."""
 
     def __init__(self, kind: str, folder: Path) -> None:
         self.kind = kind
-        self.folder = folder
         self.server = Server(kind, folder)
         self.col: Any = None
 
     def query(self, vector: np.ndarray, where: Any = None) -> Any:
-        return self.col.query(query_embeddings=vector[None, :], n_results=K, where=where,
-                              include=["distances"])  # fmt: skip
+        return top_k(self.col, vector, where)
 
 
 #: Calls made on one peer before the other's turn: few enough that both meet the machine
@@ -255,7 +259,7 @@ def run_both(
             out[peer.kind]["server memory right after the mixed writes (MB)"] = peer.server.rss_mb()
         for peer in peers:
             peer.server.stop()
-        put("disk (MB)", {p.kind: folder_mb(p.folder) for p in peers})
+        put("disk (MB)", {p.kind: folder_mb(p.server.folder) for p in peers})
         by_kind = {p.kind: p for p in peers}
         put("restart → first answer (s)", both(lambda kind: restarted(by_kind[kind], queries[0])))
     return out
@@ -267,8 +271,7 @@ def four_threads(peer: Peer, queries: np.ndarray, each: int) -> float:
     def worker(seed: int) -> None:
         mine = peer.server.client().get_collection("bench", embedding_function=None)
         for i in range(each):
-            mine.query(query_embeddings=queries[(seed * each + i) % len(queries)][None, :],
-                       n_results=K, include=["distances"])  # fmt: skip
+            top_k(mine, queries[(seed * each + i) % len(queries)])
 
     start = time.perf_counter()
     threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
